@@ -1,0 +1,221 @@
+"""The analysis configuration: one YAML file validated against a typed schema.
+
+Every section is a pydantic model that forbids unknown keys, so a misspelt key or a wrong
+type fails before any work starts. :func:`load_config` turns pydantic's errors into one
+:class:`~analysis.exceptions.ConfigError` that names the field, the bad value and what is
+allowed (with a "did you mean" for misspelt keys).
+"""
+
+from __future__ import annotations
+
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from analysis.exceptions import ConfigError
+from simulation.settings import GeneratorSettings, SampleSpec
+
+DEFAULT_CONFIG = "default_config.yaml"
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TriggerSettings(Strict):
+    """Trigger paths per era; an event passes if any path of its era fired (logical OR)."""
+
+    paths: dict[str, list[str]] = Field(min_length=1)
+
+
+class LeptonVeto(Strict):
+    """Isolated electrons and muons to veto (the all-hadronic channel has none)."""
+
+    pt_min: float = 15.0
+    electron_abs_eta_max: float = 2.5
+    muon_abs_eta_max: float = 2.4
+    electron_cut_based_min: int = Field(4, description="NanoAOD Electron_cutBased: 4 = tight")
+    muon_iso_max: float = Field(0.15, description="Muon_pfRelIso04_all, tight working point")
+
+
+class JetSelection(Strict):
+    """AK4 jets entering the N jets count and HT."""
+
+    pt_min: float = 30.0
+    abs_eta_max: float = 2.4
+    jet_id_bit: int = Field(2, description="Jet_jetId bit mask for tight ID (bit 1 = 2)")
+
+
+class BTagSettings(Strict):
+    """b tagging: discriminant branch and medium working point per era."""
+
+    discriminant: str = "btagDeepFlavB"
+    working_points: dict[str, float] = Field(min_length=1)
+
+
+class Preselection(Strict):
+    """Event preselection."""
+
+    ht_min: float = 700.0
+    n_jets_min: int = 6
+    n_b_min: int = 2
+
+
+class RegionGrid(Strict):
+    """The region grid: lower edges; the last bin of each axis is inclusive ("≥")."""
+
+    n_jets: list[int] = Field(default=[6, 7, 8, 9], min_length=1)
+    n_b: list[int] = Field(default=[2, 3], min_length=1)
+
+    @field_validator("n_jets", "n_b")
+    @classmethod
+    def _increasing(cls, edges: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise ValueError(f"bin edges must increase strictly, got {edges}")
+        return edges
+
+
+class HistogramDef(Strict):
+    """A 1D histogram of an event variable, filled per region, process and systematic."""
+
+    variable: Literal["ht", "n_jets", "n_b", "lead_jet_pt", "dnn_score"]
+    bins: int = Field(gt=0)
+    start: float
+    stop: float
+    label: str
+
+    @model_validator(mode="after")
+    def _range(self) -> HistogramDef:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be larger than start ({self.start})")
+        return self
+
+
+class DatasetConfig(Strict):
+    """One dataset: either a list of files or a generator specification."""
+
+    process: str
+    kind: Literal["mc", "data"]
+    era: str
+    xsec_pb: float | None = Field(None, gt=0, description="cross section in pb (MC only)")
+    files: list[str] | None = None
+    generator: SampleSpec | None = None
+    lumi_mask: str | None = Field(None, description="certified-luminosity JSON (data only)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetConfig:
+        if (self.files is None) == (self.generator is None):
+            raise ValueError("give exactly one of 'files' or 'generator'")
+        if self.kind == "mc" and self.xsec_pb is None:
+            raise ValueError("MC datasets need 'xsec_pb' (cross section in pb)")
+        if self.kind == "data" and self.xsec_pb is not None:
+            raise ValueError("data datasets take no 'xsec_pb'")
+        if self.kind == "mc" and self.lumi_mask is not None:
+            raise ValueError("'lumi_mask' applies to data only")
+        return self
+
+
+class AnalysisConfig(Strict):
+    """The whole analysis configuration."""
+
+    name: str = "fourtops"
+    luminosity_fb: float = Field(gt=0, description="integrated luminosity in fb^-1")
+    cache_dir: str = Field("cache", description="where generated samples are kept")
+    trigger: TriggerSettings
+    leptons: LeptonVeto = LeptonVeto()
+    jets: JetSelection = JetSelection()
+    btag: BTagSettings
+    preselection: Preselection = Preselection()
+    regions: RegionGrid = RegionGrid()
+    histograms: dict[str, HistogramDef] = Field(min_length=1)
+    generator: GeneratorSettings = GeneratorSettings()
+    datasets: dict[str, DatasetConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _eras_known(self) -> AnalysisConfig:
+        for name, ds in self.datasets.items():
+            for what, table in (("trigger.paths", self.trigger.paths),
+                                ("btag.working_points", self.btag.working_points)):
+                if ds.era not in table:
+                    raise ValueError(
+                        f"dataset {name!r} has era {ds.era!r}, which {what} does not list "
+                        f"(known: {sorted(table)})"
+                    )
+        return self
+
+    def resolve(self, path: str, base: Path) -> Path:
+        """A path from the config, taken relative to the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (base / p)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys at a location of the schema (for 'did you mean' messages)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            return []
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        # dict[str, Model] -> Model one level down (the next loc part is the dict key)
+        sub = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
+                   None)
+        current = sub
+    if current is None or not hasattr(current, "model_fields"):
+        return []
+    return list(current.model_fields)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid analysis configuration {source}:"]
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        value = e.get("input")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(AnalysisConfig, loc)
+            guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f" Did you mean {guess[0]!r}?" if guess else ""
+            lines.append(f"  - {where}: unknown key.{hint} Allowed keys: {sorted(allowed)}")
+        else:
+            shown = repr(value)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            lines.append(f"  - {where}: {e['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<dict>") -> AnalysisConfig:
+    """Validate a configuration given as a dictionary (e.g. parsed YAML)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"analysis configuration {source} must be a mapping, got {type(data)}")
+    try:
+        return AnalysisConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def default_config_path() -> Path:
+    """Path of the configuration shipped with the package."""
+    return Path(str(resources.files("analysis") / DEFAULT_CONFIG))
+
+
+def load_config(path: str | Path | None = None) -> AnalysisConfig:
+    """Read and validate a YAML configuration (the shipped default when ``path`` is None)."""
+    path = Path(path) if path is not None else default_config_path()
+    if not path.is_file():
+        raise ConfigError(f"configuration file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"configuration file {str(path)!r} is not valid YAML: {err}") from None
+    return parse_config(data, source=repr(str(path)))

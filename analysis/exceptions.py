@@ -1,0 +1,72 @@
+"""The one exceptions module of fourtops.
+
+Every failure a user can cause has its own documented class. Messages name the bad
+value, where it came from, and what is allowed or what to do next.
+"""
+
+from __future__ import annotations
+
+
+class FourTopsError(Exception):
+    """Base class of every error raised on purpose by fourtops."""
+
+
+# --- configuration --------------------------------------------------------------------
+class ConfigError(FourTopsError):
+    """The analysis configuration is invalid (unknown key, wrong type, bad value)."""
+
+
+# --- input data -----------------------------------------------------------------------
+class InputFileError(FourTopsError):
+    """An input ROOT file is missing, unreadable, corrupt, or lacks a required tree/branch."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"input file {self.path!r}: {reason}. Fix or remove it from the fileset, "
+            "or run with --skip-bad-files to skip it and list it in the summary."
+        )
+
+
+class GeneratorError(FourTopsError):
+    """The synthetic NanoAOD generator was asked for something it cannot make."""
+
+
+class IncompleteRunError(FourTopsError):
+    """Processing did not cover every requested chunk; outputs were not written as complete."""
+
+
+# --- corrections ----------------------------------------------------------------------
+class CorrectionError(FourTopsError):
+    """A correction payload is missing, lacks a requested correction, or got invalid input."""
+
+
+# --- inference ------------------------------------------------------------------------
+class InferenceError(FourTopsError):
+    """Base class of inference failures (model repository, engine, server, client)."""
+
+
+class ModelRepositoryError(InferenceError):
+    """A model repository entry is malformed (layout, config.pbtxt, ONNX check, metadata)."""
+
+
+class ModelNotFoundError(InferenceError):
+    """The requested model (or version) is not in the repository / not served."""
+
+
+class ModelInputError(InferenceError):
+    """Inputs do not match the model: missing or extra names, wrong dtype or shape."""
+
+
+class ServerUnavailableError(InferenceError):
+    """The inference server could not be reached after all retries."""
+
+
+# --- background estimate, fit, export ------------------------------------------------
+class BackgroundEstimateError(FourTopsError):
+    """The ABCDnn background estimate cannot be made (empty region, bad inputs)."""
+
+
+class FitError(FourTopsError):
+    """The statistical model or fit failed or was given inconsistent inputs."""

@@ -1,0 +1,80 @@
+"""Plots in the CMS style: stacked simulation against data, with a data/MC ratio panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hist
+import matplotlib
+
+matplotlib.use("Agg")  # batch-safe; notebooks can still display the returned figure
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep as hep  # noqa: E402
+import numpy as np  # noqa: E402
+
+DATA_PROCESS = "data"
+
+
+def stack_plot(h: hist.Hist, region: str, luminosity_fb: float, systematic: str = "nominal",
+               title: str | None = None) -> plt.Figure:
+    """Stacked MC (by process, largest on top) vs data for one region, with ratio panel.
+
+    ``h`` has axes (region, process, systematic, variable). Returns the figure.
+    """
+    plt.style.use(hep.style.CMS)
+    sliced = h[{"region": region, "systematic": systematic}]
+    processes = list(sliced.axes["process"])
+    mc = [p for p in processes if p != DATA_PROCESS]
+    mc.sort(key=lambda p: sliced[{"process": p}].sum().value)
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), sharex=True,
+                                  gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05})
+    edges = sliced.axes[-1].edges
+    total = np.zeros(len(edges) - 1)
+    total_var = np.zeros(len(edges) - 1)
+    if mc:
+        hep.histplot([sliced[{"process": p}] for p in mc], stack=True, histtype="fill",
+                     label=mc, ax=ax)
+        for p in mc:
+            total += sliced[{"process": p}].values()
+            total_var += sliced[{"process": p}].variances()
+    has_data = DATA_PROCESS in processes
+    if has_data:
+        data = sliced[{"process": DATA_PROCESS}]
+        hep.histplot(data, histtype="errorbar", color="black", label="data", yerr=True, ax=ax)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(total > 0, data.values() / total, np.nan)
+            err = np.where(total > 0, np.sqrt(data.variances()) / total, np.nan)
+        centers = 0.5 * (edges[1:] + edges[:-1])
+        rax.errorbar(centers, ratio, yerr=err, fmt="o", color="black", markersize=4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(total > 0, np.sqrt(total_var) / total, 0.0)
+    rax.fill_between(edges, np.append(1 - rel, 1 - rel[-1:]), np.append(1 + rel, 1 + rel[-1:]),
+                     step="post", color="grey", alpha=0.4, label="MC stat.")
+    rax.axhline(1.0, color="black", linewidth=1)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("Data / MC")
+    rax.set_xlabel(sliced.axes[-1].label)
+    ax.set_xlabel("")
+    ax.set_ylabel("Events / bin")
+    ax.set_yscale("log")
+    top = max(total.max() if total.size else 1.0, 1.0)
+    ax.set_ylim(0.1, top * 100)
+    ax.legend(ncol=2, fontsize="small", title=title or region)
+    hep.cms.label("Private work", data=has_data, lumi=round(luminosity_fb, 1), com=13, ax=ax)
+    return fig
+
+
+def plot_all(hists: dict[str, hist.Hist], luminosity_fb: float, folder: Path) -> list[Path]:
+    """One PNG per histogram and region; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, h in hists.items():
+        for region in h.axes["region"]:
+            if h[{"region": region}].sum(flow=True).value == 0:
+                continue
+            fig = stack_plot(h, region, luminosity_fb)
+            path = folder / f"{name}_{region}.png"
+            fig.savefig(path, dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            written.append(path)
+    return written

@@ -1,0 +1,205 @@
+"""The all-hadronic four-top processor.
+
+Stateless: everything it needs (selection settings, per-dataset normalization, lumi masks,
+an optional inference client) comes through the constructor; ``process()`` reads no globals.
+Per chunk it returns histograms (region × process × systematic × variable), a cutflow per
+dataset, the per-event feature table of preselected events, and bookkeeping of the entries
+it processed per file (so the workflow can prove that nothing was lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import hist
+import numpy as np
+from coffea import processor
+
+from analysis.config import AnalysisConfig, HistogramDef
+from analysis.regions import assign_regions, region_labels
+from analysis.selection import count_b_tags, has_veto_lepton, select_jets, trigger_decision
+
+N_FEATURE_JETS = 8
+CUTFLOW_STEPS = ("all", "lumi_mask", "trigger", "lepton_veto", "n_jets", "n_b", "ht")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the processor needs to know about one dataset."""
+
+    process: str
+    kind: str  # "mc" or "data"
+    era: str
+    norm: float = 1.0  # xsec * lumi / sum(genWeight); 1 for data
+    lumi_mask: Any = None  # coffea.lumi_tools.LumiMask for data, else None
+
+
+@dataclass(frozen=True)
+class Variation:
+    """A systematic variation: a jet collection and an event-weight factor to use."""
+
+    jets: ak.Array
+    weight_factor: np.ndarray | float = 1.0
+
+
+# Builds the variations of a chunk: (events, nominal jets) -> {name: Variation}.
+VariationBuilder = Callable[[ak.Array, ak.Array, DatasetInfo], dict[str, Variation]]
+# Adds ML columns for preselected events: (events, selected jets) -> {column: array}.
+MLColumns = Callable[[ak.Array, ak.Array], dict[str, np.ndarray]]
+
+
+@dataclass
+class FourTopsProcessor(processor.ProcessorABC):
+    """Selection, region assignment, histograms, cutflow and feature table for tt̄tt̄."""
+
+    config: AnalysisConfig
+    datasets: dict[str, DatasetInfo]
+    variations: VariationBuilder | None = None
+    ml_columns: MLColumns | None = None
+    write_features: bool = True
+    _labels: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._labels = region_labels(self.config.regions)
+
+    # -- histograms ---------------------------------------------------------------------
+    def _empty_hist(self, hdef: HistogramDef) -> hist.Hist:
+        return hist.Hist(
+            hist.axis.StrCategory(self._labels, name="region"),
+            hist.axis.StrCategory([], name="process", growth=True),
+            hist.axis.StrCategory([], name="systematic", growth=True),
+            hist.axis.Regular(hdef.bins, hdef.start, hdef.stop, name=hdef.variable,
+                              label=hdef.label),
+            storage=hist.storage.Weight(),
+        )
+
+    # -- the chunk ----------------------------------------------------------------------
+    def process(self, events: ak.Array) -> dict[str, Any]:
+        """Process one chunk of NanoEvents."""
+        cfg = self.config
+        dataset = events.metadata["dataset"]
+        info = self.datasets[dataset]
+        filename = events.metadata["filename"]
+        n = len(events)
+
+        if info.kind == "mc":
+            weight = ak.to_numpy(events.genWeight).astype(np.float64) * info.norm
+        else:
+            weight = np.ones(n, dtype=np.float64)
+
+        cutflow: dict[str, dict[str, float]] = {}
+
+        def record(step: str, mask: np.ndarray) -> None:
+            cutflow[step] = {"events": int(mask.sum()), "weighted": float(weight[mask].sum())}
+
+        mask = np.ones(n, dtype=bool)
+        record("all", mask)
+        if info.lumi_mask is not None:
+            mask &= np.asarray(info.lumi_mask(ak.to_numpy(events.run),
+                                              ak.to_numpy(events.luminosityBlock)))
+        record("lumi_mask", mask)
+        fired, missing_paths = trigger_decision(events, cfg.trigger.paths[info.era], filename)
+        mask &= fired
+        record("trigger", mask)
+        mask &= ~has_veto_lepton(events.Electron, events.Muon, cfg.leptons)
+        record("lepton_veto", mask)
+
+        base = events[mask]
+        base_weight = weight[mask]
+        nominal_jets = select_jets(base.Jet, cfg.jets)
+        if self.variations is not None and info.kind == "mc":
+            variations = self.variations(base, nominal_jets, info)
+        else:
+            variations = {"nominal": Variation(nominal_jets)}
+
+        hists = {name: self._empty_hist(h) for name, h in cfg.histograms.items()}
+        yields = hist.Hist(
+            hist.axis.StrCategory(self._labels, name="region"),
+            hist.axis.StrCategory([], name="process", growth=True),
+            hist.axis.StrCategory([], name="systematic", growth=True),
+            storage=hist.storage.Weight(),
+        )
+        features: list[dict[str, np.ndarray]] = []
+        wp = cfg.btag.working_points[info.era]
+        for syst, var in variations.items():
+            jets = select_jets(var.jets, cfg.jets) if syst != "nominal" else var.jets
+            n_jets = ak.to_numpy(ak.num(jets))
+            n_b = count_b_tags(jets, cfg.btag.discriminant, wp)
+            ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
+            w = base_weight * var.weight_factor
+            pre = cfg.preselection
+            sel_j = n_jets >= pre.n_jets_min
+            sel_b = sel_j & (n_b >= pre.n_b_min)
+            sel = sel_b & (ht >= pre.ht_min)
+            if syst == "nominal":
+                for step, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel)):
+                    cutflow[step] = {"events": int(m.sum()), "weighted": float(w[m].sum())}
+            columns = self._columns(base[sel], jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])
+            if self.ml_columns is not None and syst == "nominal":
+                columns.update(self.ml_columns(base[sel], jets[sel]))
+            self._fill(hists, columns, info.process, syst)
+            yields.fill(region=columns["region"].astype(str), process=info.process,
+                        systematic=syst, weight=columns["weight"])
+            if syst == "nominal" and self.write_features:
+                columns.update(self._identity(base[sel], dataset, info))
+                features.append(columns)
+
+        return {
+            "hists": hists,
+            "yields": yields,
+            "cutflow": {dataset: cutflow},
+            "features": {dataset: features},
+            "entries": {dataset: {filename: n}},
+            "missing_trigger_paths": {filename: set(missing_paths)},
+        }
+
+    def _columns(self, events: ak.Array, jets: ak.Array, n_jets: np.ndarray, n_b: np.ndarray,
+                 ht: np.ndarray, weight: np.ndarray) -> dict[str, np.ndarray]:
+        cfg = self.config
+        cols: dict[str, np.ndarray] = {
+            "weight": weight,
+            "n_jets": n_jets.astype(np.int64),
+            "n_b": n_b.astype(np.int64),
+            "ht": ht,
+            "region": assign_regions(n_jets, n_b, cfg.regions),
+        }
+        padded = ak.pad_none(jets, N_FEATURE_JETS, clip=True)
+        for var, branch in (("pt", "pt"), ("eta", "eta"), ("phi", "phi"), ("mass", "mass"),
+                            ("btag", cfg.btag.discriminant)):
+            values = ak.to_numpy(ak.fill_none(padded[branch], 0.0)).astype(np.float64)
+            for i in range(N_FEATURE_JETS):
+                cols[f"jet{i + 1}_{var}"] = values[:, i] if len(values) else values.reshape(0)
+        cols["lead_jet_pt"] = cols["jet1_pt"]
+        return cols
+
+    @staticmethod
+    def _identity(events: ak.Array, dataset: str, info: DatasetInfo) -> dict[str, np.ndarray]:
+        n = len(events)
+        return {
+            "dataset": np.full(n, dataset, dtype=object),
+            "process": np.full(n, info.process, dtype=object),
+            "kind": np.full(n, info.kind, dtype=object),
+            "run": ak.to_numpy(events.run).astype(np.int64),
+            "luminosityBlock": ak.to_numpy(events.luminosityBlock).astype(np.int64),
+            "event": ak.to_numpy(events.event).astype(np.int64),
+        }
+
+    def _fill(self, hists: dict[str, hist.Hist], columns: dict[str, np.ndarray], process: str,
+              systematic: str) -> None:
+        for name, hdef in self.config.histograms.items():
+            if hdef.variable not in columns:
+                continue
+            hists[name].fill(
+                region=columns["region"].astype(str),
+                process=process,
+                systematic=systematic,
+                **{hdef.variable: columns[hdef.variable]},
+                weight=columns["weight"],
+            )
+
+    def postprocess(self, accumulator: dict[str, Any]) -> dict[str, Any]:
+        """Nothing to do: outputs are written by the workflow."""
+        return accumulator

@@ -1,0 +1,72 @@
+"""Bad input files: a clear error naming the file, or skipped and listed; never half-written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis.exceptions import InputFileError
+from tests.helpers import real_files_config
+from workflows.fileset import build_fileset
+from workflows.outputs import staged_output
+
+
+def _truncated_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+@pytest.fixture
+def broken_files(nanoaod_dir, tmp_path):
+    good = tmp_path / "good.root"
+    shutil.copy(nanoaod_dir / "nano_tt_v12.root", good)
+    truncated = _truncated_copy(nanoaod_dir / "nano_tt_v12.root", tmp_path / "truncated.root")
+    garbage = tmp_path / "garbage.root"
+    garbage.write_bytes(b"this is not a ROOT file" * 100)
+    missing = tmp_path / "missing.root"
+    return good, truncated, garbage, missing
+
+
+def _config(nanoaod_dir, files):
+    cfg = real_files_config(nanoaod_dir)
+    datasets = {"tt": cfg.datasets["tt_v12"].model_copy(update={"files": [str(f) for f in files]})}
+    return cfg.model_copy(update={"datasets": datasets})
+
+
+@pytest.mark.parametrize("which", [1, 2, 3], ids=["truncated", "garbage", "missing"])
+def test_bad_file_stops_with_its_name(nanoaod_dir, broken_files, which):
+    good, bad = broken_files[0], broken_files[which]
+    cfg = _config(nanoaod_dir, [good, bad])
+    with pytest.raises(InputFileError) as info:
+        build_fileset(cfg, {"tt": [str(good), str(bad)]}, skip_bad_files=False)
+    assert str(bad) in str(info.value)
+    assert "--skip-bad-files" in str(info.value)
+
+
+def test_skip_bad_files_lists_them_with_events_held(nanoaod_dir, broken_files):
+    good, truncated, garbage, missing = broken_files
+    paths = [str(p) for p in (good, truncated, garbage, missing)]
+    cfg = _config(nanoaod_dir, paths)
+    fileset = build_fileset(cfg, {"tt": paths}, skip_bad_files=True)
+    assert list(fileset.datasets["tt"].files) == [str(good)]
+    bad = {b.path: b for b in fileset.bad_files}
+    assert set(bad) == {str(truncated), str(garbage), str(missing)}
+    # the truncated file still has a readable header: its 200 events are reported as lost
+    assert bad[str(truncated)].events == 200
+    assert bad[str(garbage)].events is None
+    assert "does not exist" in bad[str(missing)].reason
+
+
+def test_failed_run_leaves_no_output_folder_and_keeps_the_old_one(tmp_path):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "summary.json").write_text("old, complete run")
+    with pytest.raises(RuntimeError), staged_output(outdir) as stage:
+        (stage / "histograms.root").write_text("half")
+        raise RuntimeError("processing died")
+    assert (outdir / "summary.json").read_text() == "old, complete run"
+    assert not (outdir / "histograms.root").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

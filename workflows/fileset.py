@@ -1,0 +1,149 @@
+"""The fileset: which files each dataset reads, whether they are usable, and normalization.
+
+Before any chunk is processed every file is opened and its ``Events`` tree checked (the
+``event`` branch is read in full, which catches truncated files). Bad files stop the run
+with an error naming them, or, when asked, are skipped and reported with the events they held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import uproot
+
+from analysis.config import AnalysisConfig
+from analysis.exceptions import InputFileError
+
+TREE = "Events"
+
+
+@dataclass
+class BadFile:
+    """A file that could not be used, why, and how many events it held (None if unknown)."""
+
+    dataset: str
+    path: str
+    reason: str
+    events: int | None
+
+
+@dataclass
+class DatasetFiles:
+    """The usable files of one dataset with their entries and Σ genWeight."""
+
+    name: str
+    files: dict[str, int] = field(default_factory=dict)  # path -> entries
+    sumw: float = 0.0
+    sumw_source: str = "Runs"  # "Runs" or "Events" (fallback when a file has no Runs tree)
+
+
+@dataclass
+class Fileset:
+    """All datasets' usable files plus the files that were skipped."""
+
+    datasets: dict[str, DatasetFiles]
+    bad_files: list[BadFile]
+
+    def for_coffea(self) -> dict[str, dict]:
+        """The fileset in the form coffea's Runner takes (only datasets with files)."""
+        return {
+            name: {"files": {path: TREE for path in ds.files}}
+            for name, ds in self.datasets.items()
+            if ds.files
+        }
+
+    @property
+    def total_entries(self) -> int:
+        """Entries in all usable files."""
+        return sum(sum(ds.files.values()) for ds in self.datasets.values())
+
+
+def _runs_sumw(f: uproot.ReadOnlyDirectory) -> float | None:
+    """Σ genWeight from the file's ``Runs`` tree (old and new branch names), None if absent."""
+    if "Runs" not in f:
+        return None
+    runs = f["Runs"]
+    for name in ("genEventSumw", "genEventSumw_"):
+        if name in runs:
+            return float(np.sum(runs[name].array(library="np")))
+    return None
+
+
+def _check_length(f: uproot.ReadOnlyDirectory, path: str) -> None:
+    """A ROOT file records its length in the header; a shorter file was cut off."""
+    size = getattr(f.file.source, "num_bytes", None)
+    expected = int(f.file.fEND)
+    if size is not None and size < expected:
+        raise InputFileError(path, f"truncated: {size} bytes on disk, header says {expected}")
+
+
+def inspect_file(path: str, is_mc: bool) -> tuple[int, float | None, float]:
+    """Open a file, check its Events tree, return (entries, Runs Σw or None, Events Σw).
+
+    Raises :class:`InputFileError` naming the file when it cannot be used.
+    """
+    if not Path(path).exists() and "://" not in path:
+        raise InputFileError(path, "file does not exist")
+    try:
+        with uproot.open(path) as f:
+            if TREE not in f:
+                raise InputFileError(path, f"no {TREE!r} tree (keys: {f.keys()})")
+            _check_length(f, path)
+            tree = f[TREE]
+            entries = int(tree.num_entries)
+            # One whole branch is decompressed so that damaged baskets show up here.
+            tree["event"].array(library="np")
+            runs_sumw = _runs_sumw(f) if is_mc else None
+            events_sumw = (
+                float(np.sum(tree["genWeight"].array(library="np"), dtype=np.float64))
+                if is_mc and entries and "genWeight" in tree else float(entries)
+            )
+    except InputFileError:
+        raise
+    except Exception as err:  # uproot raises many types for corrupt files
+        raise InputFileError(path, f"cannot be read ({type(err).__name__}: {err})") from err
+    return entries, runs_sumw, events_sumw
+
+
+def _entries_if_readable(path: str) -> int | None:
+    try:
+        with uproot.open(path) as f:
+            return int(f[TREE].num_entries)
+    except Exception:
+        return None
+
+
+def build_fileset(config: AnalysisConfig, files: dict[str, list[str]],
+                  skip_bad_files: bool) -> Fileset:
+    """Check every file of every dataset and compute each MC dataset's Σ genWeight.
+
+    Σ genWeight comes from the ``Runs`` trees; a dataset in which any file lacks one
+    (e.g. a skimmed file) is normalized with Σ genWeight of its events instead.
+    """
+    datasets: dict[str, DatasetFiles] = {}
+    bad: list[BadFile] = []
+    for name, paths in files.items():
+        is_mc = config.datasets[name].kind == "mc"
+        ds = DatasetFiles(name)
+        runs_total, events_total, all_have_runs = 0.0, 0.0, True
+        for path in paths:
+            try:
+                entries, runs_sumw, events_sumw = inspect_file(path, is_mc)
+            except InputFileError as err:
+                if not skip_bad_files:
+                    raise
+                bad.append(BadFile(name, path, err.reason, _entries_if_readable(path)))
+                continue
+            ds.files[path] = entries
+            events_total += events_sumw
+            if runs_sumw is None:
+                all_have_runs = False
+            else:
+                runs_total += runs_sumw
+        if is_mc:
+            ds.sumw, ds.sumw_source = ((runs_total, "Runs") if all_have_runs
+                                       else (events_total, "Events"))
+        datasets[name] = ds
+    return Fileset(datasets, bad)

@@ -1,0 +1,98 @@
+"""Writing the run's outputs: histograms (ROOT), cutflow and summary (JSON), features (parquet).
+
+Everything is written into a staging folder beside the output folder and moved into place
+only when all of it is written, so an output folder never looks complete when it is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hist
+import numpy as np
+import pandas as pd
+import uproot
+
+
+@contextlib.contextmanager
+def staged_output(outdir: Path) -> Iterator[Path]:
+    """Yield a staging folder; on success it replaces ``outdir``, on failure it is removed."""
+    outdir = Path(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = outdir.parent / f".{outdir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    staging.rename(outdir)
+
+
+def write_histograms_root(hists: dict[str, hist.Hist], path: Path) -> int:
+    """Write every (histogram, region, process, systematic) slice as a TH1D; return the count.
+
+    Keys are ``<histogram>/<region>/<process>/<systematic>``.
+    """
+    count = 0
+    with uproot.recreate(path) as f:
+        for name, h in hists.items():
+            for region in h.axes["region"]:
+                for process in h.axes["process"]:
+                    for syst in h.axes["systematic"]:
+                        f[f"{name}/{region}/{process}/{syst}"] = h[
+                            {"region": region, "process": process, "systematic": syst}
+                        ]
+                        count += 1
+    return count
+
+
+def yields_table(yields: hist.Hist, systematic: str = "nominal") -> pd.DataFrame:
+    """Yields and their statistical errors per region (rows) and process (columns)."""
+    rows = []
+    for region in yields.axes["region"]:
+        for process in yields.axes["process"]:
+            if systematic not in yields.axes["systematic"]:
+                continue
+            cell = yields[{"region": region, "process": process, "systematic": systematic}]
+            rows.append({"region": region, "process": process, "yield": float(cell.value),
+                         "stat": float(np.sqrt(cell.variance))})
+    return pd.DataFrame(rows, columns=["region", "process", "yield", "stat"])
+
+
+def write_features(features: dict[str, list[dict[str, np.ndarray]]], folder: Path) -> dict[str,
+                                                                                           int]:
+    """One parquet file per dataset, rows sorted by (run, lumi, event); return rows written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for dataset, parts in features.items():
+        parts = [p for p in parts if len(p.get("event", ()))]
+        if parts:
+            frame = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
+            frame = frame.sort_values(["run", "luminosityBlock", "event"], kind="stable")
+        else:
+            frame = pd.DataFrame({"event": np.zeros(0, dtype=np.int64)})
+        frame.reset_index(drop=True).to_parquet(folder / f"{dataset}.parquet", index=False)
+        written[dataset] = len(frame)
+    return written
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON with sets turned into sorted lists."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, set):
+            return sorted(o)
+        if isinstance(o, np.generic):
+            return o.item()
+        raise TypeError(f"cannot serialize {type(o)}")
+
+    path.write_text(json.dumps(obj, indent=2, default=default) + "\n")

@@ -1,0 +1,141 @@
+"""The end-to-end job: inputs → processor on the chosen executor → outputs and a summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from coffea import processor
+from coffea.lumi_tools import LumiMask
+from coffea.nanoevents import NanoAODSchema
+
+from analysis.config import AnalysisConfig, load_config
+from analysis.exceptions import ConfigError, IncompleteRunError
+from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns, VariationBuilder
+from workflows.cluster import ClusterSpec, open_executor
+from workflows.fileset import BadFile, Fileset, build_fileset
+
+PB_TIMES_INVFB = 1000.0  # 1 pb × 1 fb⁻¹ = 1000 events
+
+
+@dataclass
+class RunResult:
+    """What a run produced (in memory) and how it went."""
+
+    output: dict[str, Any]
+    fileset: Fileset
+    seconds: float
+    events: int
+    info: dict[str, DatasetInfo] = field(default_factory=dict)
+
+    @property
+    def events_per_second(self) -> float:
+        """Processed events per wall-clock second (processing only, not generation)."""
+        return self.events / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def bad_files(self) -> list[BadFile]:
+        """Files skipped with --skip-bad-files."""
+        return self.fileset.bad_files
+
+
+def input_files(config: AnalysisConfig, config_dir: Path) -> dict[str, list[str]]:
+    """The files of every dataset, generating (or reusing cached) synthetic samples."""
+    from simulation import generate_dataset
+
+    files: dict[str, list[str]] = {}
+    cache = Path(config.cache_dir)
+    for name, ds in config.datasets.items():
+        if ds.files is not None:
+            files[name] = [
+                f if "://" in f else str(config.resolve(f, config_dir)) for f in ds.files
+            ]
+        else:
+            paths = generate_dataset(ds.generator, cache / name,
+                                     luminosity_fb=config.luminosity_fb,
+                                     settings=config.generator)
+            files[name] = [str(p) for p in paths]
+    return files
+
+
+def dataset_infos(config: AnalysisConfig, fileset: Fileset, config_dir: Path,
+                  ) -> dict[str, DatasetInfo]:
+    """Normalization (xsec × lumi / Σ genWeight) and lumi masks per dataset."""
+    infos = {}
+    for name, ds in config.datasets.items():
+        norm, mask = 1.0, None
+        if ds.kind == "mc":
+            sumw = fileset.datasets[name].sumw
+            norm = ds.xsec_pb * config.luminosity_fb * PB_TIMES_INVFB / sumw if sumw else 0.0
+        elif ds.lumi_mask is not None:
+            path = config.resolve(ds.lumi_mask, config_dir)
+            if not path.is_file():
+                raise ConfigError(f"datasets.{name}.lumi_mask: file {str(path)!r} not found")
+            mask = LumiMask(str(path))
+        infos[name] = DatasetInfo(ds.process, ds.kind, ds.era, norm, mask)
+    return infos
+
+
+def _check_complete(output: dict[str, Any], fileset: Fileset) -> None:
+    """Every entry of every usable file must have been processed exactly once."""
+    done = output.get("entries", {})
+    problems = []
+    for name, ds in fileset.datasets.items():
+        for path, expected in ds.files.items():
+            got = done.get(name, {}).get(path, 0)
+            if got != expected:
+                problems.append(f"{path}: processed {got} of {expected} entries")
+    if problems:
+        raise IncompleteRunError("processing did not cover all inputs:\n  " +
+                                 "\n  ".join(problems))
+
+
+def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, DatasetInfo],
+                  cluster: ClusterSpec, chunksize: int,
+                  variations: VariationBuilder | None = None,
+                  ml_columns: MLColumns | None = None) -> RunResult:
+    """Run the four-top processor over the fileset; raise if any input was not covered."""
+    proc = FourTopsProcessor(config, infos, variations=variations, ml_columns=ml_columns)
+    start = time.perf_counter()
+    with open_executor(cluster) as executor:
+        runner = processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=chunksize,
+                                  skipbadfiles=False)
+        try:
+            output = runner(fileset.for_coffea(), processor_instance=proc, treename="Events")
+        except Exception as err:
+            raise IncompleteRunError(
+                f"processing stopped: {err}. No output was written; fix or remove the file "
+                "named above (or use --skip-bad-files for files that cannot be opened)."
+            ) from err
+    seconds = time.perf_counter() - start
+    _check_complete(output, fileset)
+    return RunResult(output, fileset, seconds, fileset.total_entries, infos)
+
+
+def prepare(config_path: str | Path | None, skip_bad_files: bool,
+            ) -> tuple[AnalysisConfig, Fileset, dict[str, DatasetInfo]]:
+    """Load the config, make or find the inputs, check them and compute normalizations."""
+    config = load_config(config_path)
+    config_dir = Path(config_path).resolve().parent if config_path else _default_dir()
+    files = input_files(config, config_dir)
+    fileset = build_fileset(config, files, skip_bad_files)
+    return config, fileset, dataset_infos(config, fileset, config_dir)
+
+
+def _default_dir() -> Path:
+    from analysis.config import default_config_path
+
+    return default_config_path().parent
+
+
+def summary_frame(result: RunResult) -> pd.DataFrame:
+    """Nominal yields per region (rows) and process (columns)."""
+    from workflows.outputs import yields_table
+
+    table = yields_table(result.output["yields"])
+    if table.empty:
+        return table
+    return table.pivot(index="region", columns="process", values="yield").fillna(0.0)

@@ -1,0 +1,82 @@
+"""The run's outputs on disk and the summary a person reads at the end."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from analysis.config import AnalysisConfig
+from analysis.plots import plot_all
+from workflows.outputs import (
+    staged_output,
+    write_features,
+    write_histograms_root,
+    write_json,
+    yields_table,
+)
+from workflows.pipeline import RunResult
+
+
+def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
+                  plots: bool = True, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write histograms, cutflow, feature tables, plots and summary; return the summary.
+
+    Written into a staging folder that replaces ``outdir`` only once everything is there.
+    """
+    out = result.output
+    with staged_output(outdir) as stage:
+        n_hists = write_histograms_root(out["hists"], stage / "histograms.root")
+        write_json(out["cutflow"], stage / "cutflow.json")
+        rows = write_features(out["features"], stage / "features")
+        table = yields_table(out["yields"])
+        table.to_csv(stage / "yields.csv", index=False)
+        pngs = plot_all(out["hists"], config.luminosity_fb, stage / "plots") if plots else []
+        summary = {
+            "complete": True,
+            "events_processed": result.events,
+            "processing_seconds": round(result.seconds, 3),
+            "events_per_second": round(result.events_per_second, 1),
+            "histogram_slices": n_hists,
+            "feature_rows": rows,
+            "plots": len(pngs),
+            "normalization": {
+                name: {"sumw": ds.sumw, "source": ds.sumw_source,
+                       "norm": result.info[name].norm if name in result.info else None}
+                for name, ds in result.fileset.datasets.items()
+            },
+            "bad_files": [asdict(b) for b in result.bad_files],
+            "missing_trigger_paths": {k: sorted(v) for k, v in
+                                      out.get("missing_trigger_paths", {}).items() if v},
+            "yields": table.to_dict(orient="records"),
+            **(extra or {}),
+        }
+        write_json(summary, stage / "summary.json")
+    return summary
+
+
+def format_summary(summary: dict[str, Any], outdir: Path) -> str:
+    """A human-readable summary: yields per region and process, rate, skipped files."""
+    import pandas as pd
+
+    lines = [f"fourtops: outputs in {outdir}"]
+    table = pd.DataFrame(summary["yields"])
+    if not table.empty:
+        pivot = table.pivot(index="region", columns="process", values="yield").fillna(0.0)
+        lines.append("nominal yields per region and process:")
+        lines.append(pivot.to_string(float_format=lambda v: f"{v:10.1f}"))
+    lines.append(
+        f"processed {summary['events_processed']} events in "
+        f"{summary['processing_seconds']:.1f} s ({summary['events_per_second']:.0f} events/s)"
+    )
+    for key in ("generation_seconds", "total_seconds"):
+        if key in summary:
+            lines.append(f"{key.replace('_', ' ')}: {summary[key]:.1f}")
+    if summary["bad_files"]:
+        lines.append("skipped bad files:")
+        for b in summary["bad_files"]:
+            held = "unknown" if b["events"] is None else b["events"]
+            lines.append(f"  {b['path']} ({b['dataset']}): {b['reason']}; events held: {held}")
+    for path, missing in summary.get("missing_trigger_paths", {}).items():
+        lines.append(f"note: {path} lacks trigger paths {missing} (counted as not fired)")
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.exceptions import ConfigError
+from corrections.settings import CorrectionsSettings
 from simulation.settings import GeneratorSettings, SampleSpec
 
 DEFAULT_CONFIG = "default_config.yaml"
@@ -97,6 +98,16 @@ class HistogramDef(Strict):
         return self
 
 
+class SystematicsSettings(Strict):
+    """Which systematic variations the processor runs (MC only)."""
+
+    enabled: bool = True
+    names: list[str] | None = Field(
+        None, description="variation names to run (None: every one the payloads provide)")
+    feature_table: list[str] = Field(
+        default_factory=list, description="variations also written to the feature table")
+
+
 class DatasetConfig(Strict):
     """One dataset: either a list of files or a generator specification."""
 
@@ -106,7 +117,9 @@ class DatasetConfig(Strict):
     xsec_pb: float | None = Field(None, gt=0, description="cross section in pb (MC only)")
     files: list[str] | None = None
     generator: SampleSpec | None = None
-    lumi_mask: str | None = Field(None, description="certified-luminosity JSON (data only)")
+    lumi_mask: str | None = Field(
+        None, description="certified-luminosity JSON (data only); generated data use the "
+        "certified_lumi.json the generator writes beside its files unless this is given")
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
@@ -135,6 +148,9 @@ class AnalysisConfig(Strict):
     regions: RegionGrid = RegionGrid()
     histograms: dict[str, HistogramDef] = Field(min_length=1)
     generator: GeneratorSettings = GeneratorSettings()
+    corrections: CorrectionsSettings | None = Field(
+        None, description="correction payloads; None: no corrections and no variations")
+    systematics: SystematicsSettings = SystematicsSettings()
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

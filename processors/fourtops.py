@@ -21,6 +21,9 @@ from coffea import processor
 from analysis.config import AnalysisConfig, HistogramDef
 from analysis.regions import assign_regions, region_labels
 from analysis.selection import count_b_tags, has_veto_lepton, select_jets, trigger_decision
+from analysis.variations import jet_variations
+from analysis.weights import event_weights
+from corrections.loader import Corrections
 
 N_FEATURE_JETS = 8
 CUTFLOW_STEPS = ("all", "lumi_mask", "trigger", "lepton_veto", "n_jets", "n_b", "ht")
@@ -37,16 +40,6 @@ class DatasetInfo:
     lumi_mask: Any = None  # coffea.lumi_tools.LumiMask for data, else None
 
 
-@dataclass(frozen=True)
-class Variation:
-    """A systematic variation: a jet collection and an event-weight factor to use."""
-
-    jets: ak.Array
-    weight_factor: np.ndarray | float = 1.0
-
-
-# Builds the variations of a chunk: (events, nominal jets) -> {name: Variation}.
-VariationBuilder = Callable[[ak.Array, ak.Array, DatasetInfo], dict[str, Variation]]
 # Adds ML columns for preselected events: (events, selected jets) -> {column: array}.
 MLColumns = Callable[[ak.Array, ak.Array], dict[str, np.ndarray]]
 
@@ -57,7 +50,7 @@ class FourTopsProcessor(processor.ProcessorABC):
 
     config: AnalysisConfig
     datasets: dict[str, DatasetInfo]
-    variations: VariationBuilder | None = None
+    corrections: Corrections | None = None
     ml_columns: MLColumns | None = None
     write_features: bool = True
     _labels: list[str] = field(init=False, repr=False)
@@ -109,12 +102,6 @@ class FourTopsProcessor(processor.ProcessorABC):
 
         base = events[mask]
         base_weight = weight[mask]
-        nominal_jets = select_jets(base.Jet, cfg.jets)
-        if self.variations is not None and info.kind == "mc":
-            variations = self.variations(base, nominal_jets, info)
-        else:
-            variations = {"nominal": Variation(nominal_jets)}
-
         hists = {name: self._empty_hist(h) for name, h in cfg.histograms.items()}
         yields = hist.Hist(
             hist.axis.StrCategory(self._labels, name="region"),
@@ -122,41 +109,66 @@ class FourTopsProcessor(processor.ProcessorABC):
             hist.axis.StrCategory([], name="systematic", growth=True),
             storage=hist.storage.Weight(),
         )
-        features: list[dict[str, np.ndarray]] = []
+        features: dict[str, list[dict[str, np.ndarray]]] = {}
+        cutflow_variations: dict[str, dict[str, dict[str, float]]] = {}
         wp = cfg.btag.working_points[info.era]
-        for syst, var in variations.items():
-            jets = select_jets(var.jets, cfg.jets) if syst != "nominal" else var.jets
+        pre = cfg.preselection
+        is_data = info.kind == "data"
+        systematics = cfg.systematics
+        names = systematics.names if systematics.enabled else []
+
+        if self.corrections is not None:
+            jet_sets = jet_variations(base.Jet, base, self.corrections, names, is_data=is_data)
+        else:
+            jet_sets = {"nominal": base.Jet}
+        for jet_var, all_jets in jet_sets.items():
+            jets = select_jets(all_jets, cfg.jets)
+            if jet_var != "nominal":  # varied pT can change the ordering
+                jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
             n_jets = ak.to_numpy(ak.num(jets))
             n_b = count_b_tags(jets, cfg.btag.discriminant, wp)
             ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
-            w = base_weight * var.weight_factor
-            pre = cfg.preselection
             sel_j = n_jets >= pre.n_jets_min
             sel_b = sel_j & (n_b >= pre.n_b_min)
             sel = sel_b & (ht >= pre.ht_min)
-            if syst == "nominal":
-                for step, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel)):
-                    cutflow[step] = {"events": int(m.sum()), "weighted": float(w[m].sum())}
-            columns = self._columns(base[sel], jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])
-            if self.ml_columns is not None and syst == "nominal":
-                columns.update(self.ml_columns(base[sel], jets[sel]))
-            self._fill(hists, columns, info.process, syst)
-            yields.fill(region=columns["region"].astype(str), process=info.process,
-                        systematic=syst, weight=columns["weight"])
-            if syst == "nominal" and self.write_features:
-                columns.update(self._identity(base[sel], dataset, info))
-                features.append(columns)
+            weights = {"nominal": base_weight}
+            if self.corrections is not None:
+                ws = event_weights(base, jets, self.corrections,
+                                   names if jet_var == "nominal" else [], is_data=is_data,
+                                   btag_threshold=wp)
+                weights = {"nominal": base_weight * ws.nominal}
+                weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
+            for weight_var, w in weights.items():
+                syst = jet_var if weight_var == "nominal" else weight_var
+                steps = {s: {"events": int(m.sum()), "weighted": float(w[m].sum())}
+                         for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
+                if syst == "nominal":
+                    cutflow.update(steps)
+                else:
+                    cutflow_variations[syst] = steps
+                columns = self._columns(jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])
+                wanted = syst == "nominal" or syst in systematics.feature_table
+                if self.ml_columns is not None and syst == "nominal":
+                    columns.update(self.ml_columns(base[sel], jets[sel]))
+                self._fill(hists, columns, info.process, syst)
+                yields.fill(region=columns["region"].astype(str), process=info.process,
+                            systematic=syst, weight=columns["weight"])
+                if wanted and self.write_features:
+                    columns.update(self._identity(base[sel], dataset, info))
+                    key = dataset if syst == "nominal" else f"{dataset}__{syst}"
+                    features.setdefault(key, []).append(columns)
 
         return {
             "hists": hists,
             "yields": yields,
             "cutflow": {dataset: cutflow},
-            "features": {dataset: features},
+            "cutflow_variations": {dataset: cutflow_variations},
+            "features": features or {dataset: []},
             "entries": {dataset: {filename: n}},
             "missing_trigger_paths": {filename: set(missing_paths)},
         }
 
-    def _columns(self, events: ak.Array, jets: ak.Array, n_jets: np.ndarray, n_b: np.ndarray,
+    def _columns(self, jets: ak.Array, n_jets: np.ndarray, n_b: np.ndarray,
                  ht: np.ndarray, weight: np.ndarray) -> dict[str, np.ndarray]:
         cfg = self.config
         cols: dict[str, np.ndarray] = {

@@ -14,7 +14,7 @@ from coffea.nanoevents import NanoAODSchema
 
 from analysis.config import AnalysisConfig, load_config
 from analysis.exceptions import ConfigError, IncompleteRunError
-from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns, VariationBuilder
+from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns
 from workflows.cluster import ClusterSpec, open_executor
 from workflows.fileset import BadFile, Fileset, build_fileset
 
@@ -70,8 +70,9 @@ def dataset_infos(config: AnalysisConfig, fileset: Fileset, config_dir: Path,
         if ds.kind == "mc":
             sumw = fileset.datasets[name].sumw
             norm = ds.xsec_pb * config.luminosity_fb * PB_TIMES_INVFB / sumw if sumw else 0.0
-        elif ds.lumi_mask is not None:
-            path = config.resolve(ds.lumi_mask, config_dir)
+        elif ds.lumi_mask is not None or ds.generator is not None:
+            path = (config.resolve(ds.lumi_mask, config_dir) if ds.lumi_mask is not None
+                    else Path(config.cache_dir) / name / "certified_lumi.json")
             if not path.is_file():
                 raise ConfigError(f"datasets.{name}.lumi_mask: file {str(path)!r} not found")
             mask = LumiMask(str(path))
@@ -95,10 +96,12 @@ def _check_complete(output: dict[str, Any], fileset: Fileset) -> None:
 
 def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, DatasetInfo],
                   cluster: ClusterSpec, chunksize: int,
-                  variations: VariationBuilder | None = None,
                   ml_columns: MLColumns | None = None) -> RunResult:
     """Run the four-top processor over the fileset; raise if any input was not covered."""
-    proc = FourTopsProcessor(config, infos, variations=variations, ml_columns=ml_columns)
+    from corrections import load_corrections
+
+    corrections = load_corrections(config.corrections) if config.corrections else None
+    proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns)
     start = time.perf_counter()
     with open_executor(cluster) as executor:
         runner = processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=chunksize,

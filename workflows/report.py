@@ -28,6 +28,7 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
     with staged_output(outdir) as stage:
         n_hists = write_histograms_root(out["hists"], stage / "histograms.root")
         write_json(out["cutflow"], stage / "cutflow.json")
+        write_json(out.get("cutflow_variations", {}), stage / "cutflow_variations.json")
         rows = write_features(out["features"], stage / "features")
         table = yields_table(out["yields"])
         table.to_csv(stage / "yields.csv", index=False)

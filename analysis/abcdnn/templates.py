@@ -1,0 +1,183 @@
+"""Histogram templates of the morphed background, their uncertainties, and closure numbers.
+
+The template of the target cell is the DNN-score histogram of the morphed simulation
+(simulation weights), shaped by each ensemble member and normalized to the extended-ABCD
+yield. Variations (all in the fit binning):
+
+* ``ensemble_up/down``: mean ± standard deviation of the members' normalized shapes;
+* ``nonclosure_up/down``: the bin-by-bin shape ratio target/prediction in the validation
+  target cell, δ_b = t_b/p_b - 1 (unit-area shapes), applied as nominal·(1 ± δ_b) and
+  renormalized to the nominal yield (a shape-only uncertainty).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from analysis.abcdnn.ensemble import GridEnsemble
+from analysis.abcdnn.regions import TARGET, cell_label
+from analysis.exceptions import BackgroundEstimateError
+
+
+def histogram(values: np.ndarray, weights: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sum of weights and of squared weights per bin; values outside go to the edge bins."""
+    edges = np.asarray(edges, dtype=np.float64)
+    v = np.clip(np.asarray(values, dtype=np.float64), edges[0], np.nextafter(edges[-1], -np.inf))
+    w = np.asarray(weights, dtype=np.float64)
+    return np.histogram(v, edges, weights=w)[0], np.histogram(v, edges, weights=w * w)[0]
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    total = h.sum()
+    if not total > 0:
+        raise BackgroundEstimateError("a template has no positive yield; cannot normalize it")
+    return h / total
+
+
+@dataclass
+class Template:
+    """A background template with its variations (arrays per bin of ``edges``)."""
+
+    region: str
+    variable: str
+    edges: list[float]
+    nominal: list[float]
+    stat_unc: list[float]
+    ensemble_up: list[float]
+    ensemble_down: list[float]
+    members: list[list[float]]
+    normalization: dict
+    nonclosure_up: list[float] = field(default_factory=list)
+    nonclosure_down: list[float] = field(default_factory=list)
+
+    def to_json(self, path: Path) -> Path:
+        """Write the template as JSON (no pickles: the fit and readers load it anywhere)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def from_json(cls, path: Path) -> Template:
+        """Read a template written by :meth:`to_json`."""
+        return cls(**json.loads(Path(path).read_text()))
+
+    def total_variance(self) -> np.ndarray:
+        """Per-bin variance: simulation statistics plus the ensemble half-spread."""
+        half = 0.5 * (np.asarray(self.ensemble_up) - np.asarray(self.ensemble_down))
+        return np.asarray(self.stat_unc) ** 2 + half**2
+
+
+def member_histograms(
+    ensemble: GridEnsemble, cell: tuple[int, int], edges: np.ndarray, variable: str = "dnn_score"
+) -> np.ndarray:
+    """Histograms (members × bins) of the morphed simulation in ``cell``."""
+    weights = ensemble.data.mc.weight[ensemble.data.mc.in_cell(cell)]
+    index = 0 if variable == "dnn_score" else 1
+    return np.array([histogram(m[index], weights, edges)[0] for m in ensemble.morph_cell(cell)])
+
+
+def make_template(
+    ensemble: GridEnsemble, edges: list[float], cell: tuple[int, int] = TARGET
+) -> Template:
+    """DNN-score template of ``cell`` normalized to the extended-ABCD yield (target cell)."""
+    edges_a = np.asarray(edges, dtype=np.float64)
+    weights = ensemble.data.mc.weight[ensemble.data.mc.in_cell(cell)]
+    hists = [histogram(score, weights, edges_a) for score, _ in ensemble.morph_cell(cell)]
+    shapes = np.array([_unit(sumw) for sumw, _ in hists])
+    norm = ensemble.abcd.value
+    mean = shapes.mean(axis=0)
+    spread = shapes.std(axis=0, ddof=1) if len(shapes) > 1 else np.zeros_like(mean)
+    # Simulation statistics: relative sqrt(sumw2)/sumw per bin of the first member (a map
+    # moves events between bins; it does not change their weights).
+    sumw, sumw2 = hists[0]
+    rel = np.divide(np.sqrt(sumw2), sumw, out=np.zeros_like(sumw), where=sumw > 0)
+    nominal = norm * mean
+    return Template(
+        region=cell_label(cell, ensemble.data.grid),
+        variable="dnn_score",
+        edges=list(map(float, edges_a)),
+        nominal=nominal.tolist(),
+        stat_unc=(nominal * rel).tolist(),
+        ensemble_up=(norm * (mean + spread)).tolist(),
+        ensemble_down=(norm * np.clip(mean - spread, 0.0, None)).tolist(),
+        members=(norm * shapes).tolist(),
+        normalization=ensemble.abcd.to_dict(),
+    )
+
+
+def target_histogram(ensemble: GridEnsemble, cell: tuple[int, int], edges: list[float]) -> tuple:
+    """Data-minus-subtracted-simulation DNN-score histogram (sumw, sumw2) in ``cell``."""
+    mask = ensemble.data.target.in_cell(cell)
+    return histogram(ensemble.data.target.score[mask], ensemble.data.target.weight[mask], edges)
+
+
+def nonclosure(validation: Template, target_sumw: np.ndarray) -> np.ndarray:
+    """δ_b = t_b/p_b - 1 of unit-area shapes in the validation target cell (0 where p_b = 0)."""
+    p = _unit(np.asarray(validation.nominal))
+    t = _unit(np.asarray(target_sumw, dtype=np.float64))
+    return np.divide(t, p, out=np.ones_like(p), where=p > 0) - 1.0
+
+
+def apply_nonclosure(template: Template, delta: np.ndarray) -> Template:
+    """Set the shape-only non-closure variations nominal·(1 ± δ), renormalized."""
+    nominal = np.asarray(template.nominal)
+    if len(delta) != len(nominal):
+        raise BackgroundEstimateError(
+            f"non-closure has {len(delta)} bins but the template {len(nominal)}; use the same "
+            "fit binning for the validation and signal grids"
+        )
+    for sign, name in ((1.0, "nonclosure_up"), (-1.0, "nonclosure_down")):
+        varied = np.clip(nominal * (1.0 + sign * delta), 0.0, None)
+        varied *= nominal.sum() / varied.sum()
+        setattr(template, name, varied.tolist())
+    return template
+
+
+def closure_chi2(
+    template: Template,
+    truth: tuple[np.ndarray, np.ndarray],
+    raw: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    include_normalization: bool = True,
+) -> dict[str, float]:
+    """χ² between a template and the true background histogram (sumw, sumw2).
+
+    χ² = rᵀ C⁻¹ r with r = prediction - truth and the covariance C = diag(template
+    simulation statistics² + ensemble half-spread² + truth sumw2) plus, with
+    ``include_normalization``, the fully correlated extended-ABCD normalization
+    uncertainty (σ_N/N)² p pᵀ. Bins where the diagonal vanishes are skipped; ndf is the
+    number of bins used. With ``raw`` (the unmorphed simulation histogram, sumw and sumw2,
+    at its own normalization) also returns its χ² (diagonal: raw sumw2 + truth sumw2) and
+    ``improvement`` = chi2_raw / chi2. Acceptance: chi2_ndf ≤ 1.5 and improvement ≥ 3.
+    """
+    t, t2 = (np.asarray(a, dtype=np.float64) for a in truth)
+    p = np.asarray(template.nominal, dtype=np.float64)
+    if len(t) != len(p):
+        raise BackgroundEstimateError(
+            f"truth histogram has {len(t)} bins, template {len(p)}; fill it with the "
+            f"template's edges {template.edges}"
+        )
+    diag = template.total_variance() + t2
+    used = diag > 0
+    cov = np.diag(diag)
+    norm = template.normalization
+    if include_normalization and norm.get("value", 0) > 0:
+        rel = norm["uncertainty"] / norm["value"]
+        cov = cov + rel**2 * np.outer(p, p)
+    r = (p - t)[used]
+    value = float(r @ np.linalg.solve(cov[np.ix_(used, used)], r))
+    ndf = int(used.sum())
+    out = {"chi2": value, "ndf": ndf, "chi2_ndf": value / max(ndf, 1)}
+    if raw is not None:
+        q, q2 = (np.asarray(a, dtype=np.float64) for a in raw)
+        raw_diag = q2 + t2
+        raw_used = raw_diag > 0
+        raw_value = float(np.sum((q - t)[raw_used] ** 2 / raw_diag[raw_used]))
+        out["chi2_raw"] = raw_value
+        out["chi2_raw_ndf"] = raw_value / max(int(raw_used.sum()), 1)
+        out["improvement"] = raw_value / value if value > 0 else float("inf")
+    return out

@@ -1,0 +1,204 @@
+"""Per-event ML features: top taggers, event shapes and the two-fold event DNN score.
+
+:func:`ml_feature_columns` is called by the processor on preselected events. All models
+run through an ``InferenceClient`` (in-process ONNX Runtime or a remote KServe v2 server).
+
+Two-fold scheme: ``event_dnn_fold0`` is trained on events with even event number and
+applied to odd ones; ``event_dnn_fold1`` is trained on odd and applied to even ones. So
+every event is scored by the model that did not see it in training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from analysis.event_shapes import event_shapes
+from analysis.trijets import select_tops, trijet_features
+
+#: Event-DNN inputs in order: (name, meaning, units).
+DNN_FEATURES: tuple[tuple[str, str, str], ...] = (
+    ("ht", "scalar sum of selected-jet pT", "GeV"),
+    ("n_jets", "number of selected jets", ""),
+    ("n_b", "number of b-tagged selected jets", ""),
+    *(
+        (f"jet{i}_pt", f"pT of the {i}th selected jet (pT order), 0 if absent", "GeV")
+        for i in range(1, 7)
+    ),
+    *(
+        (f"btag_rank{i}", f"{i}th highest b-tag score among selected jets, 0 if absent", "")
+        for i in range(1, 5)
+    ),
+    ("ht_b", "scalar sum of b-tagged jet pT", "GeV"),
+    ("sphericity", "3/2 (l2 + l3) of the jet sphericity tensor", ""),
+    ("aplanarity", "3/2 l3 of the jet sphericity tensor", ""),
+    ("centrality", "sum pT / sum E of selected jets", ""),
+    ("n_resolved_tops", "greedy non-overlapping trijets with score > threshold", ""),
+    ("resolved_top_score_1", "score of the best trijet (0 if none)", ""),
+    ("resolved_top_score_2", "score of the best trijet disjoint from the first (0 if none)", ""),
+    ("boosted_top_score_max", "highest boosted-tagger score among fat jets (0 if none)", ""),
+    ("n_boosted_tops", "fat jets with boosted-tagger score > threshold", ""),
+)
+DNN_FEATURE_NAMES: tuple[str, ...] = tuple(f[0] for f in DNN_FEATURES)
+#: Every column :func:`ml_feature_columns` returns.
+ML_COLUMNS: tuple[str, ...] = ("dnn_score", *DNN_FEATURE_NAMES)
+
+
+class MLFeatureSettings(BaseModel):
+    """What :func:`ml_feature_columns` needs besides the data (build it from the config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    btag_field: str = "btagDeepFlavB"
+    # DeepJet medium WP ~0.3 (Run 3 BTV recommendation, 2022: 0.3086); pass the era's value
+    btag_wp: float = 0.3086
+    resolved_max_jets: int = 8
+    resolved_threshold: float = Field(0.5, description="score to count a resolved top")
+    boosted_min_pt: float = Field(300.0, description="fat-jet pT to run the tagger, GeV")
+    boosted_max_abs_eta: float = 2.4
+    boosted_threshold: float = Field(0.5, description="score to count a boosted top")
+    pad_length: int = 100
+    boosted_model: str = "boosted_top_tagger"
+    resolved_model: str = "resolved_top_tagger"
+    dnn_fold_models: tuple[str, str] = ("event_dnn_fold0", "event_dnn_fold1")
+
+
+def dnn_fold(event: np.ndarray) -> np.ndarray:
+    """Index of the fold model that scores each event: trained on the other parity.
+
+    Fold 0 trained on even events scores odd events (returns 0 for odd event numbers).
+    """
+    return np.where(np.asarray(event) % 2 == 1, 0, 1)
+
+
+def _padded(jets: ak.Array, n: int, field: str) -> np.ndarray:
+    return (
+        ak.to_numpy(ak.fill_none(ak.pad_none(jets[field], n, axis=1, clip=True), 0.0))
+        .astype(np.float64)
+        .reshape(len(jets), n)
+    )
+
+
+def _resolved(
+    pj: dict[str, np.ndarray], n_jets: np.ndarray, client: Any, s: MLFeatureSettings
+) -> dict[str, np.ndarray]:
+    feats, valid = trijet_features(pj, n_jets, s.resolved_max_jets)
+    scores = np.zeros(valid.shape, np.float32)
+    if valid.any():
+        out = client.infer(s.resolved_model, {"trijet_features": feats[valid]}, ["score"])
+        scores[valid] = np.asarray(out["score"]).reshape(-1)
+    best = select_tops(scores, valid, s.resolved_max_jets)
+    return {
+        "n_resolved_tops": (best > s.resolved_threshold).sum(axis=1).astype(np.int32),
+        "resolved_top_score_1": np.maximum(best[:, 0], 0.0).astype(np.float32),
+        "resolved_top_score_2": np.maximum(best[:, 1], 0.0).astype(np.float32),
+    }
+
+
+def _boosted(events: ak.Array, client: Any, s: MLFeatureSettings) -> dict[str, np.ndarray]:
+    # the training package owns the constituent layout shared with the shipped model
+    from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
+
+    n = len(events)
+    out = {
+        "boosted_top_score_max": np.zeros(n, np.float32),
+        "n_boosted_tops": np.zeros(n, np.int32),
+    }
+    if n == 0 or not has_constituents(events):
+        return out  # plain NanoAOD without PF candidates: no boosted tagging
+    mask = select_fatjets(events.FatJet, s.boosted_min_pt, s.boosted_max_abs_eta)
+    counts = ak.to_numpy(ak.sum(mask, axis=1)).astype(np.int64)
+    if counts.sum() == 0:
+        return out
+    tensors = constituent_tensors(events, mask, s.pad_length)
+    scores = np.asarray(client.infer(s.boosted_model, tensors, ["score"])["score"]).reshape(-1)
+    per_event = ak.unflatten(scores, counts)
+    out["boosted_top_score_max"] = ak.to_numpy(ak.fill_none(ak.max(per_event, axis=1), 0.0)).astype(
+        np.float32
+    )
+    out["n_boosted_tops"] = ak.to_numpy(ak.sum(per_event > s.boosted_threshold, axis=1)).astype(
+        np.int32
+    )
+    return out
+
+
+def dnn_inputs(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """(n, len(DNN_FEATURES)) float32 matrix in :data:`DNN_FEATURE_NAMES` order."""
+    return np.stack([np.asarray(columns[k], np.float32) for k in DNN_FEATURE_NAMES], axis=1)
+
+
+def dnn_input_columns(
+    events: ak.Array,
+    selected_jets: ak.Array,
+    client: Any,
+    settings: MLFeatureSettings | None = None,
+) -> dict[str, np.ndarray]:
+    """The event-DNN inputs (:data:`DNN_FEATURE_NAMES`): kinematics, taggers, shapes."""
+    s = settings or MLFeatureSettings()
+    n = len(events)
+    jets = selected_jets[ak.argsort(selected_jets.pt, axis=1, ascending=False)]
+    n_jets = ak.to_numpy(ak.num(jets.pt)).astype(np.int64)
+    width = max(s.resolved_max_jets, 6)
+    pj = {
+        k: _padded(jets, width, f)
+        for k, f in (
+            ("pt", "pt"),
+            ("eta", "eta"),
+            ("phi", "phi"),
+            ("mass", "mass"),
+            ("btag", s.btag_field),
+        )
+    }
+    valid = np.arange(width)[None, :] < n_jets[:, None]
+    cols: dict[str, np.ndarray] = {
+        "ht": ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float32),
+        "n_jets": n_jets.astype(np.int32),
+        "n_b": ak.to_numpy(ak.sum(jets[s.btag_field] > s.btag_wp, axis=1)).astype(np.int32),
+        "ht_b": ak.to_numpy(ak.sum(jets.pt[jets[s.btag_field] > s.btag_wp], axis=1)).astype(
+            np.float32
+        ),
+    }
+    for i in range(6):
+        cols[f"jet{i + 1}_pt"] = pj["pt"][:, i].astype(np.float32)
+    ranked = ak.fill_none(
+        ak.pad_none(ak.sort(jets[s.btag_field], axis=1, ascending=False), 4, axis=1, clip=True), 0.0
+    )
+    ranked = ak.to_numpy(ranked).astype(np.float32).reshape(n, 4)
+    for i in range(4):
+        cols[f"btag_rank{i + 1}"] = ranked[:, i]
+    small = {k: v[:, : s.resolved_max_jets] for k, v in pj.items()}
+    cols.update(_resolved(small, n_jets, client, s))
+    cols.update(_boosted(events, client, s))
+    cols.update(event_shapes(pj["pt"], pj["eta"], pj["phi"], pj["mass"], valid))
+    return {k: cols[k] for k in DNN_FEATURE_NAMES}
+
+
+def ml_feature_columns(
+    events: ak.Array,
+    selected_jets: ak.Array,
+    client: Any,
+    settings: MLFeatureSettings | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-event ML columns (:data:`ML_COLUMNS`) for ``events`` and their selected AK4 jets.
+
+    ``selected_jets`` (jagged, aligned with ``events``) needs pt, eta, phi, mass and the
+    b-tag field; ``events`` needs ``event`` and, for boosted tagging, the PFNano
+    collections (without them the boosted columns are 0). ``dnn_score`` of each event
+    comes from the fold model that was not trained on it (see :func:`dnn_fold`).
+    """
+    s = settings or MLFeatureSettings()
+    n = len(events)
+    cols = dnn_input_columns(events, selected_jets, client, s)
+    cols["dnn_score"] = np.zeros(n, np.float32)
+    if n:
+        x = dnn_inputs(cols)
+        fold = dnn_fold(ak.to_numpy(events.event))
+        for k, model in enumerate(s.dnn_fold_models):
+            sel = fold == k
+            if sel.any():
+                out = client.infer(model, {"features": x[sel]}, ["score"])
+                cols["dnn_score"][sel] = np.asarray(out["score"]).reshape(-1)
+    return {k: cols[k] for k in ML_COLUMNS}

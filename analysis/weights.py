@@ -1,0 +1,204 @@
+"""Per-event weight corrections and their variations (selections are left unchanged).
+
+`event_weights` returns a `WeightSet`: the nominal product of the MC corrections (b-tagging
+SF, pileup, trigger SF) and, per variation name, the total weight with one component varied.
+The generator weight, cross section and luminosity are not included: the processor
+multiplies them in. Theory variations (muR/muF envelope, ISR/FSR) have nominal factor one.
+
+b-tagging uses the fixed working-point method "1a" of CMS BTV: per event
+w = prod_tagged SF_i * prod_untagged (1 - SF_i eff_i) / (1 - eff_i), with SF for b/c jets
+from the ``comb`` correction and for light jets from ``incl``. Since the weight depends on
+the selected jets, call `event_weights` again on the selected jets of each jet variation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from analysis.exceptions import CorrectionError
+from analysis.variations import flat_values
+from corrections.loader import Corrections
+
+# LHEScaleWeight index -> (muR, muF); NanoAOD doc: with 9 entries [4] is the nominal,
+# with 8 entries the nominal is left out. (0.5, 2) and (2, 0.5) are the anomalous pairs.
+_SCALE_KEEP = {9: [0, 1, 3, 5, 7, 8], 8: [0, 1, 3, 4, 6, 7]}
+# PSWeight (NanoAOD doc): [0] ISR=2 FSR=1, [1] ISR=1 FSR=2, [2] ISR=0.5 FSR=1, [3] ISR=1 FSR=0.5
+_PS_INDEX = {"ISR_up": 0, "FSR_up": 1, "ISR_down": 2, "FSR_down": 3}
+
+
+@dataclass(frozen=True)
+class WeightSet:
+    """Nominal correction weight per event, its components, and varied totals."""
+
+    nominal: np.ndarray
+    factors: dict[str, np.ndarray] = field(default_factory=dict)
+    variations: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def weight(self, name: str = "nominal") -> np.ndarray:
+        """Total correction weight for ``name`` ("nominal" or a variation)."""
+        if name == "nominal":
+            return self.nominal
+        if name not in self.variations:
+            raise CorrectionError(f"weight variation {name!r} was not computed; "
+                                  f"available: {sorted(self.variations)}")
+        return self.variations[name]
+
+
+def weight_variation_names(corrections: Corrections) -> list[str]:
+    """All weight-variation names the settings enable."""
+    s = corrections.settings
+    names: list[str] = []
+    if s.btag.enabled:
+        names += [f"btag_{g}{k}_{d}" for g in ("hf", "light")
+                  for k in ("", "_correlated", "_uncorrelated") for d in ("up", "down")]
+    for kind in ("pileup", "trigger"):
+        if getattr(s, kind).enabled:
+            names += [f"{kind}_up", f"{kind}_down"]
+    if s.theory:
+        names += ["muRmuF_up", "muRmuF_down", *_PS_INDEX]
+    return names
+
+
+def _btag(jets: ak.Array, corr: Corrections, systs: set[tuple[str, str]],
+          threshold: float) -> dict[tuple[str, str], np.ndarray]:
+    """Method-1a event weights for each (heavy systematic, light systematic) pair."""
+    b = corr.settings.btag
+    counts = np.asarray(ak.to_numpy(ak.num(jets)))
+    pt = flat_values(jets.pt).astype(np.float64)
+    abseta = np.abs(flat_values(jets.eta).astype(np.float64))
+    flav = flat_values(jets.hadronFlavour).astype(np.int64)
+    tagged = flat_values(jets[b.discriminant]) > threshold
+    heavy = (flav == 4) | (flav == 5)
+    eff = corr.evaluate("btag", b.efficiency_correction, working_point=b.working_point,
+                        flavor=flav, abseta=abseta, pt=pt)
+    eff = np.clip(eff, 1e-6, 1.0 - 1e-6)
+
+    def sf(name: str, mask: np.ndarray, syst: str) -> np.ndarray:
+        out = np.ones_like(pt)
+        if mask.any():
+            out[mask] = corr.evaluate("btag", name, systematic=syst, working_point=b.working_point,
+                                      flavor=flav[mask], abseta=abseta[mask], pt=pt[mask])
+        return out
+
+    heavy_sf = {h: sf(b.heavy_correction, heavy, h) for h, _ in systs}
+    light_sf = {lt: sf(b.light_correction, ~heavy, lt) for _, lt in systs}
+    result = {}
+    for h, lt in systs:
+        s = np.where(heavy, heavy_sf[h], light_sf[lt])
+        per_jet = np.where(tagged, s, (1.0 - np.minimum(s * eff, 1.0)) / (1.0 - eff))
+        result[(h, lt)] = np.asarray(ak.to_numpy(ak.prod(ak.unflatten(per_jet, counts), axis=1)))
+    return result
+
+
+def _btag_pair(name: str) -> tuple[str, str]:
+    """btag_hf_correlated_up -> ("up_correlated", "central"): (heavy, light) systematics."""
+    group, rest = name.removeprefix("btag_").split("_", 1)
+    syst = "_".join(reversed(rest.split("_")))
+    return (syst, "central") if group == "hf" else ("central", syst)
+
+
+def _theory(events: ak.Array, names: list[str]) -> dict[str, np.ndarray]:
+    """muR/muF envelope (anomalous pairs excluded) and ISR/FSR factors per event."""
+    n_ev = len(events)
+    out: dict[str, np.ndarray] = {}
+    if any(n.startswith("muRmuF") for n in names):
+        up = down = np.ones(n_ev)
+        if "LHEScaleWeight" in events.fields and n_ev:
+            lengths = set(np.unique(ak.to_numpy(ak.num(events.LHEScaleWeight))).tolist())
+            if lengths - {0} and not (len(lengths) == 1 and lengths <= set(_SCALE_KEEP)):
+                raise CorrectionError(f"LHEScaleWeight has lengths {sorted(lengths)}; expected all "
+                                      "9 or all 8 (NanoAOD muR x muF grid)")
+            if lengths <= set(_SCALE_KEEP):
+                w = ak.to_numpy(ak.to_regular(events.LHEScaleWeight, axis=1))
+                keep = w[:, _SCALE_KEEP[lengths.pop()]].astype(np.float64)
+                up, down = keep.max(axis=1), keep.min(axis=1)
+        out["muRmuF_up"], out["muRmuF_down"] = up, down
+    ps_names = [n for n in names if n in _PS_INDEX]
+    if ps_names:
+        ps = None
+        if "PSWeight" in events.fields and n_ev:
+            lengths = set(np.unique(ak.to_numpy(ak.num(events.PSWeight))).tolist())
+            if lengths == {4}:
+                ps = ak.to_numpy(ak.to_regular(events.PSWeight, axis=1)).astype(np.float64)
+            elif not lengths <= {0, 1}:  # length 1 is NanoAOD's placeholder for "no PS weights"
+                raise CorrectionError(f"PSWeight has lengths {sorted(lengths)}; expected 4")
+        for n in ps_names:
+            out[n] = ps[:, _PS_INDEX[n]] if ps is not None else np.ones(n_ev)
+    return out
+
+
+def event_weights(
+    events: ak.Array,
+    selected_jets: ak.Array,
+    corrections: Corrections,
+    names: list[str] | None = None,
+    *,
+    is_data: bool = False,
+    btag_threshold: float | None = None,
+) -> WeightSet:
+    """Nominal correction weight and weight variations per event.
+
+    Args:
+        events: events with Pileup.nTrueInt, LHEScaleWeight, PSWeight (as enabled).
+        selected_jets: jets after the analysis selection (pt, eta, hadronFlavour, b-tag score).
+        corrections: loaded payloads.
+        names: variations wanted (default: all enabled); jet-variation names are ignored.
+        is_data: data gets no MC corrections: nominal ones, no variations.
+        btag_threshold: discriminant cut; default the payload's value for the configured WP.
+    """
+    n_ev = len(events)
+    if is_data:
+        return WeightSet(nominal=np.ones(n_ev))
+    s = corrections.settings
+    known = weight_variation_names(corrections)
+    wanted = known if names is None else [n for n in names if n in known]
+    factors: dict[str, np.ndarray] = {}
+    varied: dict[str, tuple[str, np.ndarray]] = {}  # name -> (component, varied factor)
+
+    if s.btag.enabled:
+        thr = corrections.btag_threshold() if btag_threshold is None else btag_threshold
+        pairs = {n: _btag_pair(n) for n in wanted if n.startswith("btag_")}
+        bw = _btag(selected_jets, corrections, {("central", "central"), *pairs.values()}, thr)
+        factors["btag"] = bw[("central", "central")]
+        varied.update({n: ("btag", bw[pair]) for n, pair in pairs.items()})
+    if s.pileup.enabled:
+        ntrue = np.asarray(ak.to_numpy(events.Pileup.nTrueInt), dtype=np.float64)
+        for syst in ("nominal", "up", "down"):
+            if syst == "nominal" or f"pileup_{syst}" in wanted:
+                w = corrections.evaluate("pileup", s.pileup.correction,
+                                         NumTrueInteractions=ntrue, weights=syst)
+                if syst == "nominal":
+                    factors["pileup"] = w
+                else:
+                    varied[f"pileup_{syst}"] = ("pileup", w)
+    if s.trigger.enabled:
+        ht = np.asarray(ak.to_numpy(ak.sum(selected_jets.pt, axis=1)), dtype=np.float64)
+        thr = corrections.btag_threshold() if btag_threshold is None else btag_threshold
+        nb = np.asarray(ak.to_numpy(ak.sum(selected_jets[s.btag.discriminant] > thr, axis=1)),
+                        dtype=np.float64)
+        for syst in ("nominal", "up", "down"):
+            if syst == "nominal" or f"trigger_{syst}" in wanted:
+                w = corrections.evaluate("trigger", s.trigger.correction, systematic=syst,
+                                         HT=ht, NBJets=nb)
+                if syst == "nominal":
+                    factors["trigger"] = w
+                else:
+                    varied[f"trigger_{syst}"] = ("trigger", w)
+    for n, w in _theory(events, wanted).items():
+        varied[n] = ("theory", w)
+
+    nominal = _product(factors.values(), n_ev)
+    totals = {n: _product([f for k, f in factors.items() if k != comp], n_ev) * w
+              for n, (comp, w) in varied.items()}
+    return WeightSet(nominal=nominal, factors=factors, variations=totals)
+
+
+def _product(arrays: Any, n: int) -> np.ndarray:
+    out = np.ones(n)
+    for a in arrays:
+        out = out * np.asarray(a, dtype=np.float64)
+    return out

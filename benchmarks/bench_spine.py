@@ -1,0 +1,97 @@
+"""Spine benchmark, all numbers from one run on the same files.
+
+Prints: generator events/s per core; processor events/s per worker (iterative executor, one
+process); the bare uproot read-and-decompress rate of exactly the branches the processor
+reads, from the same files; and the ratio processor / bare read. Optionally the cost of the
+processor with ML columns (taggers + event DNN, in-process ONNX Runtime).
+
+    python benchmarks/bench_spine.py [--events 100000] [--ml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import uproot
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+from analysis.config import load_config
+from simulation import generate_dataset
+from simulation.settings import SampleSpec
+from workflows.cluster import ClusterSpec
+from workflows.fileset import build_fileset
+from workflows.pipeline import dataset_infos, run_processor
+
+
+def _branches_read(config, infos, path: str) -> list[str]:
+    """The branches the processor materializes, from NanoEvents' access log."""
+    from processors.fourtops import FourTopsProcessor
+
+    log: list[str] = []
+    events = NanoEventsFactory.from_root(
+        {path: "Events"}, schemaclass=NanoAODSchema, mode="virtual", access_log=log,
+        metadata={"dataset": "ttbar", "filename": path},
+    ).events()
+    FourTopsProcessor(config, infos).process(events)
+    return sorted(set(log))
+
+
+def main() -> None:
+    """Run the benchmark and print a table."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=100_000, help="tt̄ events to generate")
+    ap.add_argument("--chunksize", type=int, default=50_000)
+    ap.add_argument("--ml", action="store_true", help="also time the processor with ML columns")
+    args = ap.parse_args()
+
+    config = load_config()
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = SampleSpec(process="ttbar", n_events=args.events, seed=7, n_files=2)
+        t0 = time.perf_counter()
+        paths = [str(p) for p in generate_dataset(spec, Path(tmp) / "ttbar",
+                                                  luminosity_fb=config.luminosity_fb,
+                                                  settings=config.generator)]
+        gen_rate = args.events / (time.perf_counter() - t0)
+
+        datasets = {"ttbar": config.datasets["ttbar"].model_copy(update={"files": paths,
+                                                                        "generator": None})}
+        config = config.model_copy(update={"datasets": datasets})
+        fileset = build_fileset(config, {"ttbar": paths}, skip_bad_files=False)
+        infos = dataset_infos(config, fileset, Path("."))
+        spec_run = ClusterSpec("iterative", workers=1, status=False)
+        result = run_processor(config, fileset, infos, spec_run, args.chunksize)
+        proc_rate = result.events_per_second
+
+        branches = _branches_read(config, infos, paths[0])
+        t0 = time.perf_counter()
+        n = 0
+        for path in paths:
+            with uproot.open(path) as f:
+                arrays = f["Events"].arrays(branches, library="ak")
+                n += len(arrays)
+        read_rate = n / (time.perf_counter() - t0)
+
+        ml_rate = None
+        if args.ml:
+            from workflows.ml import ml_columns_from_settings
+
+            result_ml = run_processor(config, fileset, infos, spec_run, args.chunksize,
+                                      ml_columns=ml_columns_from_settings())
+            ml_rate = result_ml.events_per_second
+
+    print(f"generated tt̄ events             : {args.events}")
+    print(f"branches the processor reads    : {len(branches)}")
+    print(f"generator     events/s per core : {gen_rate:12.0f}")
+    print(f"processor     events/s per worker: {proc_rate:12.0f}")
+    print(f"bare uproot read events/s       : {read_rate:12.0f}")
+    print(f"processor / bare read           : {proc_rate / read_rate:12.3f}")
+    if ml_rate is not None:
+        print(f"processor+ML  events/s per worker: {ml_rate:12.0f}")
+        print(f"processor+ML / processor        : {ml_rate / proc_rate:12.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""KServe v2 gRPC client over the stubs shipped in ``tritonclient.grpc`` (raw tensors).
+
+Inputs go as ``raw_input_contents`` and outputs come back as ``raw_output_contents``; only
+standard KServe v2 / Triton RPCs are used, so the client works against NVIDIA Triton too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import numpy as np
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc as pb_grpc
+
+from analysis.exceptions import InferenceError, ModelInputError, ModelNotFoundError
+from inference.client import InferenceClient, TransientError
+from inference.repository import datatype_of, numpy_dtype
+from inference.settings import InferenceSettings
+
+_TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+}
+_MAX_MESSAGE = 2**31 - 1
+
+
+class GrpcClient(InferenceClient):
+    """Client of a KServe v2 gRPC endpoint (``settings.url`` like ``host:8001``)."""
+
+    def __init__(self, settings: InferenceSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.target = settings.url.removeprefix("grpc://")
+        self._channel: grpc.Channel | None = None
+        self._stub: pb_grpc.GRPCInferenceServiceStub | None = None
+        self._call_metadata = (
+            (("authorization", f"Bearer {settings.token}"),) if settings.token else None
+        )
+
+    def _unpicklable(self) -> dict[str, Any]:
+        return {"_channel": None, "_stub": None}
+
+    def _get_stub(self) -> pb_grpc.GRPCInferenceServiceStub:
+        if self._stub is None:
+            self._channel = grpc.insecure_channel(
+                self.target,
+                options=[
+                    ("grpc.max_send_message_length", _MAX_MESSAGE),
+                    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                ],
+            )
+            self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
+        return self._stub
+
+    def __del__(self) -> None:
+        if getattr(self, "_channel", None) is not None:
+            self._reset()
+
+    def _reset(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = self._stub = None
+
+    def _call(self, model: str, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._get_stub(), method)(
+                request, timeout=self.settings.timeout_s, metadata=self._call_metadata
+            )
+        except grpc.RpcError as err:
+            code, details = err.code(), err.details()
+            text = f"model {model!r} at {self.target}: {code.name}: {details}"
+            if code in _TRANSIENT:
+                raise TransientError(text) from err
+            if code == grpc.StatusCode.NOT_FOUND or "unknown model" in (details or ""):
+                raise ModelNotFoundError(text) from err
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise ModelInputError(
+                    text + "; lower 'batch_size' in the inference settings"
+                ) from err
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ModelInputError(text) from err
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                raise InferenceError(text + "; check the token in the inference settings") from err
+            raise InferenceError(text) from err
+
+    def _fetch_metadata(self, model: str) -> dict[str, Any]:
+        meta = self._call(model, "ModelMetadata", pb.ModelMetadataRequest(name=model))
+
+        def tensors(items: Any) -> list[dict[str, Any]]:
+            return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items]
+
+        return {
+            "name": meta.name,
+            "versions": list(meta.versions),
+            "platform": meta.platform,
+            "inputs": tensors(meta.inputs),
+            "outputs": tensors(meta.outputs),
+        }
+
+    def _fetch_max_batch_size(self, model: str) -> int:
+        response = self._call(model, "ModelConfig", pb.ModelConfigRequest(name=model))
+        return int(response.config.max_batch_size)
+
+    def _infer_batch(self, model, inputs, outputs):
+        request = pb.ModelInferRequest(model_name=model)
+        for name, array in inputs.items():
+            request.inputs.add(name=name, datatype=datatype_of(array.dtype), shape=array.shape)
+            request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+        for name in outputs or ():
+            request.outputs.add(name=name)
+        response = self._call(model, "ModelInfer", request)
+        if len(response.raw_output_contents) != len(response.outputs):
+            raise InferenceError(
+                f"model {model!r}: {self.target} returned {len(response.outputs)} outputs but "
+                f"{len(response.raw_output_contents)} raw contents"
+            )
+        return {
+            t.name: np.frombuffer(raw, dtype=numpy_dtype(t.datatype)).reshape(list(t.shape))
+            for t, raw in zip(response.outputs, response.raw_output_contents, strict=True)
+        }

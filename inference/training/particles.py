@@ -1,0 +1,165 @@
+"""Fat-jet constituent tensors for the boosted top tagger (ParticleNet input layout).
+
+From NanoAOD/PFNano collections ``FatJet``, ``FatJetPFCands`` (jetIdx, pFCandsIdx) and
+``PFCands`` this builds, per selected fat jet, the constituents sorted by pT and padded /
+clipped to ``pad_length``: ``points`` (n, 2, P) = (delta eta, delta phi) to the jet axis,
+``features`` (n, F, P) in the order of :data:`PARTICLE_FEATURES`, and ``mask`` (n, 1, P).
+Features are raw physics values; the standardisation (weaver ``preprocess.json`` style:
+median, norm_factor, clip bounds) is part of the exported ONNX graph and documented in
+its metadata.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+#: (name, meaning, units) of each per-particle feature, in input order.
+PARTICLE_FEATURES: tuple[tuple[str, str, str], ...] = (
+    ("log_pt", "log(pT)", "log GeV"),
+    ("log_e", "log(E)", "log GeV"),
+    ("log_pt_rel", "log(pT / pT_jet)", ""),
+    ("log_e_rel", "log(E / E_jet)", ""),
+    ("delta_eta", "eta - eta_jet", ""),
+    ("delta_phi", "phi - phi_jet wrapped to [-pi, pi)", "rad"),
+    ("delta_r", "distance to the jet axis in (eta, phi)", ""),
+    ("charge", "electric charge", "e"),
+    ("is_charged_hadron", "|pdgId| = 211 or other charged hadron", ""),
+    ("is_neutral_hadron", "|pdgId| in {130, 1 (HF hadron)}", ""),
+    ("is_photon", "|pdgId| in {22, 2 (HF EM)}", ""),
+    ("is_electron", "|pdgId| = 11", ""),
+    ("is_muon", "|pdgId| = 13", ""),
+    ("tanh_d0", "tanh(d0 / 0.1 cm); 0 for neutrals or when d0 is not stored", ""),
+    ("tanh_dz", "tanh(dz / 0.1 cm); 0 for neutrals or when dz is not stored", ""),
+)
+POINT_FEATURES = ("delta_eta", "delta_phi")
+IMPACT_SCALE_CM = 0.1  # b-hadron tracks have d0 of O(0.01-0.1) cm (c*tau_B ~ 0.045 cm, PDG)
+
+
+def _dphi(a, b):
+    return (a - b + np.pi) % (2 * np.pi) - np.pi
+
+
+def select_fatjets(fatjets: ak.Array, min_pt: float, max_abs_eta: float) -> ak.Array:
+    """Boolean mask (jagged like ``fatjets``) of fat jets the tagger is applied to."""
+    return (fatjets.pt > min_pt) & (abs(fatjets.eta) < max_abs_eta)
+
+
+def has_constituents(events: ak.Array) -> bool:
+    """Whether ``events`` carries the PFNano constituent collections."""
+    fields = set(ak.fields(events))
+    return {"FatJet", "FatJetPFCands", "PFCands"} <= fields
+
+
+def constituent_tensors(
+    events: ak.Array, jet_mask: ak.Array, pad_length: int
+) -> dict[str, np.ndarray]:
+    """Padded constituent arrays for the fat jets selected by ``jet_mask``.
+
+    Jets come out in event order, then in their order within the event (as
+    ``ak.flatten(events.FatJet[jet_mask])``). Returns ``points``, ``features``, ``mask``
+    (float32) ready for the tagger.
+    """
+    n_fj = ak.to_numpy(ak.num(events.FatJet.pt)).astype(np.int64)
+    fj_offsets = np.concatenate([[0], np.cumsum(n_fj)])[:-1]
+    sel = ak.to_numpy(ak.flatten(jet_mask)).astype(bool)
+    n_sel = int(sel.sum())
+    nf = len(PARTICLE_FEATURES)
+    if n_sel == 0:
+        z = np.zeros((0, 1, pad_length), np.float32)
+        return {
+            "points": np.zeros((0, 2, pad_length), np.float32),
+            "features": np.zeros((0, nf, pad_length), np.float32),
+            "mask": z,
+        }
+    link = events.FatJetPFCands
+    cands = events.PFCands[link.pFCandsIdx]
+    n_link = ak.to_numpy(ak.num(link.jetIdx))
+    gjet = ak.to_numpy(ak.flatten(link.jetIdx)).astype(np.int64) + np.repeat(fj_offsets, n_link)
+
+    def flat(coll, name, default=0.0):
+        if name not in ak.fields(coll):
+            return np.full(len(gjet), default, np.float64)
+        return ak.to_numpy(ak.flatten(coll[name])).astype(np.float64)
+
+    pt, eta, phi, mass = (flat(cands, k) for k in ("pt", "eta", "phi", "mass"))
+    charge, pdg = flat(cands, "charge"), np.abs(flat(cands, "pdgId"))
+    d0, dz = flat(cands, "d0"), flat(cands, "dz")
+    keep = (gjet < len(sel)) & sel[np.minimum(gjet, len(sel) - 1)] & (pt > 0)
+    # index of the selected jet each constituent belongs to
+    new_index = np.cumsum(sel) - 1
+    jet_of = new_index[gjet[keep]]
+    pt, eta, phi, mass = pt[keep], eta[keep], phi[keep], mass[keep]
+    charge, pdg, d0, dz = charge[keep], pdg[keep], d0[keep], dz[keep]
+    # order: by jet, then by descending pT
+    order = np.lexsort((-pt, jet_of))
+    jet_of = jet_of[order]
+    counts = np.bincount(jet_of, minlength=n_sel)
+    starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    slot = np.arange(len(jet_of)) - starts[jet_of]
+    inside = slot < pad_length
+    rows, cols = jet_of[inside], slot[inside]
+    o = order[inside]
+    fj = events.FatJet[jet_mask]
+    jpt = ak.to_numpy(ak.flatten(fj.pt)).astype(np.float64)[rows]
+    jeta = ak.to_numpy(ak.flatten(fj.eta)).astype(np.float64)[rows]
+    jphi = ak.to_numpy(ak.flatten(fj.phi)).astype(np.float64)[rows]
+    jmass = ak.to_numpy(ak.flatten(fj.mass)).astype(np.float64)[rows]
+    je = np.sqrt((jpt * np.cosh(jeta)) ** 2 + jmass**2)
+    p, e_, ph = pt[o], None, phi[o]
+    e_ = np.sqrt((p * np.cosh(eta[o])) ** 2 + mass[o] ** 2)
+    deta, dphi = eta[o] - jeta, _dphi(ph, jphi)
+    charged = charge[o] != 0
+    ap = pdg[o]
+    vals = [
+        np.log(p),
+        np.log(e_),
+        np.log(p / jpt),
+        np.log(e_ / je),
+        deta,
+        dphi,
+        np.hypot(deta, dphi),
+        charge[o],
+        (charged & ~np.isin(ap, [11, 13])).astype(float),
+        np.isin(ap, [130, 1]).astype(float),
+        np.isin(ap, [22, 2]).astype(float),
+        (ap == 11).astype(float),
+        (ap == 13).astype(float),
+        np.where(charged, np.tanh(d0[o] / IMPACT_SCALE_CM), 0.0),
+        np.where(charged, np.tanh(dz[o] / IMPACT_SCALE_CM), 0.0),
+    ]
+    features = np.zeros((n_sel, nf, pad_length), np.float32)
+    for k, v in enumerate(vals):
+        features[rows, k, cols] = v
+    points = np.zeros((n_sel, 2, pad_length), np.float32)
+    points[rows, 0, cols], points[rows, 1, cols] = deta, dphi
+    mask = np.zeros((n_sel, 1, pad_length), np.float32)
+    mask[rows, 0, cols] = 1.0
+    return {"points": points, "features": features, "mask": mask}
+
+
+def fit_preprocessing(features: np.ndarray, mask: np.ndarray) -> list[dict[str, float]]:
+    """Weaver-style auto standardisation per feature over real (unpadded) particles.
+
+    median and norm_factor = 1 / (half the 16-84 % interval); binary and charge features
+    keep median 0, norm 1. Values are clipped to [-5, 5] after scaling.
+    """
+    real = mask[:, 0, :] > 0
+    out = []
+    for k, (name, _meaning, _units) in enumerate(PARTICLE_FEATURES):
+        x = features[:, k, :][real]
+        if name.startswith("is_") or name == "charge" or x.size == 0:
+            med, norm = 0.0, 1.0
+        else:
+            lo, med, hi = np.percentile(x, [16, 50, 84])
+            norm = 1.0 / max((hi - lo) / 2.0, 1e-3)
+        out.append(
+            {
+                "name": name,
+                "median": float(med),
+                "norm_factor": float(norm),
+                "lower_bound": -5.0,
+                "upper_bound": 5.0,
+            }
+        )
+    return out

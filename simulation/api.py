@@ -1,0 +1,80 @@
+"""Public entry point: :func:`generate_dataset`, cached by a manifest beside the files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from analysis.exceptions import GeneratorError
+from simulation.mc import generate_filtered, write_mc
+from simulation.settings import MC_PROCESSES, GeneratorSettings, SampleSpec
+from simulation.truth import generate_data, write_certified_lumi_json
+
+_PROCESS_IDS = {p: i for i, p in enumerate(MC_PROCESSES + ("pseudodata", "truth_background"))}
+
+
+def code_version() -> str:
+    """Hash of the generator's source: a code change invalidates cached samples."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _key(spec: SampleSpec, settings: GeneratorSettings, luminosity_fb: float) -> str:
+    payload = json.dumps({"spec": spec.model_dump(mode="json"),
+                          "settings": settings.model_dump(mode="json"),
+                          "luminosity_fb": luminosity_fb if spec.process in (
+                              "pseudodata", "truth_background") else None,
+                          "code": code_version()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
+                     settings: GeneratorSettings | None = None) -> list[Path]:
+    """Generate (or reuse) the NanoAOD files of one sample; returns their paths.
+
+    Files are ``<out_dir>/<process>_<NNN>.root``; ``<out_dir>/<process>.manifest.json``
+    records the spec, settings and code version. When it matches and all files exist,
+    nothing is regenerated. For pseudodata/truth_background, ``luminosity_fb`` is the
+    certified luminosity and ``<out_dir>/certified_lumi.json`` is written beside them;
+    for MC it only enters the manifest (weights are xsec*lumi*genWeight/sumw downstream).
+    """
+    settings = settings or GeneratorSettings()
+    if luminosity_fb <= 0:
+        raise GeneratorError(f"luminosity_fb must be positive, got {luminosity_fb!r}")
+    if spec.process in MC_PROCESSES and spec.process not in settings.processes:
+        raise GeneratorError(f"no ProcessSettings for {spec.process!r} in settings.processes; "
+                             f"known: {sorted(settings.processes)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / f"{spec.process}.manifest.json"
+    key = _key(spec, settings, luminosity_fb)
+    if manifest.exists():
+        old = json.loads(manifest.read_text())
+        paths = [out_dir / p for p in old.get("files", [])]
+        if old.get("key") == key and paths and all(p.exists() for p in paths):
+            return paths
+        for p in paths:  # stale sample: remove its files before regenerating
+            p.unlink(missing_ok=True)
+        manifest.unlink()
+    seed_seq = np.random.SeedSequence([spec.seed, _PROCESS_IDS[spec.process]])
+    if spec.process in MC_PROCESSES:
+        rng = np.random.default_rng(seed_seq.spawn(1)[0])
+        gen = generate_filtered(rng, spec.process, spec.n_events, settings)
+        paths = write_mc(gen, spec.process, out_dir, spec.process, spec.n_files,
+                         seed_seq.spawn(2)[1], settings)
+        info = {"n_generated": gen.n_generated, "genEventSumw": gen.sumw}
+    else:
+        paths = generate_data(spec.process, out_dir, spec.process, spec.n_files, spec.seed,
+                              luminosity_fb, settings, spec.truth, spec.signal_strength)
+        write_certified_lumi_json(out_dir / "certified_lumi.json", luminosity_fb, spec.truth)
+        info = {}
+    manifest.write_text(json.dumps({"key": key, "spec": spec.model_dump(mode="json"),
+                                    "luminosity_fb": luminosity_fb,
+                                    "code_version": code_version(),
+                                    "files": [p.name for p in paths], **info}, indent=1))
+    return paths

@@ -1,0 +1,128 @@
+"""Assemble full NanoAOD-like events (padded arrays) from a parton-level table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulation import eventinfo
+from simulation import kinematics as kin
+from simulation.detector import cluster_partons, leptons, reco_jets
+from simulation.fatjets import fatjets
+from simulation.partons import PartonTable
+from simulation.settings import GeneratorSettings
+
+
+@dataclass
+class EventBlock:
+    """Events ready for writing: flat per-event arrays and padded collections.
+
+    ``collections[name]`` maps field -> (n, k) array and must contain ``valid``;
+    ``flat`` maps branch name -> (n,) or (n, k) array (fixed-size jagged, e.g. PSWeight).
+    """
+
+    flat: dict[str, np.ndarray] = field(default_factory=dict)
+    collections: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    kept: np.ndarray | None = None
+
+
+def _genpart(t: PartonTable) -> dict[str, np.ndarray]:
+    keep = t.valid & t.genpart
+    newidx = np.where(keep, np.cumsum(keep, axis=1) - 1, -1)
+    mom = np.where(t.mother >= 0, t.mother, 0)
+    mother_new = np.where(t.mother >= 0, np.take_along_axis(newidx, mom, axis=1), -1)
+    pt, eta, phi, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e)
+    # beam-collinear partons cannot occur (pt > 0 always); keep eta finite anyway
+    return {"pt": pt, "eta": np.clip(eta, -20, 20), "phi": phi, "mass": t.mass,
+            "pdgId": t.pdg, "status": t.status, "statusFlags": t.flags,
+            "genPartIdxMother": mother_new, "valid": keep}
+
+
+def _genjets(true_jets: dict, pt_min: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """GenJet collection from the true (merged-parton) jets, and each slot's GenJet index."""
+    pt, eta, phi, mass = kin.to_ptetaphim(true_jets["px"], true_jets["py"], true_jets["pz"],
+                                          true_jets["e"])
+    valid = true_jets["valid"] & (pt > pt_min)
+    order = np.argsort(np.where(valid, -pt, np.inf), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
+    rank = np.where(valid, rank, -1)
+    cols = {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
+            "partonFlavour": true_jets["partonFlavour"],
+            "hadronFlavour": true_jets["hadronFlavour"], "valid": valid}
+    return {k: np.take_along_axis(v, order, axis=1) for k, v in cols.items()}, rank
+
+
+def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: GeneratorSettings,
+                 *, is_data: bool, gen_weight: np.ndarray | None = None,
+                 skim: tuple[float, int] | None = None) -> EventBlock:
+    """Detector simulation and event information for parton-level events ``t``.
+
+    ``gen_weight`` (MC only) are the weights drawn at parton level, so the file's
+    genEventSumw over all generated events is consistent with the events kept.
+    ``skim = (min_ht, min_jets)`` keeps only events with reco HT and jet count (pT > 30,
+    |eta| < 2.4) above these; ``EventBlock.kept`` then tells which input events remain.
+    """
+    det = s.detector
+    true_jets = cluster_partons(t, det.jet_cone_dr)
+    jets = reco_jets(rng, true_jets, det)
+    kept = np.ones(t.n_events, bool)
+    if skim is not None:
+        good = jets["valid"] & (jets["pt"] > 30.0) & (np.abs(jets["eta"]) < 2.4)
+        kept = ((jets["pt"] * good).sum(axis=1) >= skim[0]) & (good.sum(axis=1) >= skim[1])
+        t = t.take(kept)
+        true_jets = {k: v[kept] for k, v in true_jets.items()}
+        jets = {k: v[kept] for k, v in jets.items()}
+        if gen_weight is not None:
+            gen_weight = gen_weight[kept]
+    n = t.n_events
+    ele = leptons(rng, t, jets, det, 11)
+    mu = leptons(rng, t, jets, det, 13)
+    out = EventBlock(kept=kept)
+    out.flat.update(eventinfo.triggers(rng, jets, det))
+    pu = eventinfo.pileup(rng, n, det)
+    out.flat.update({k: v for k, v in pu.items() if not (is_data and k.startswith("Pileup"))})
+    jet_fields = ["pt", "eta", "phi", "mass", "rawFactor", "area", "btagDeepFlavB", "jetId",
+                  "valid"]
+    if not is_data:
+        jet_fields += ["hadronFlavour", "partonFlavour"]
+    out.collections["Jet"] = {k: jets[k] for k in jet_fields}
+    # lepton-jet links are not modelled (leptons are not clustered into jets): -1 = none
+    for k in ("electronIdx1", "electronIdx2", "muonIdx1", "muonIdx2"):
+        out.collections["Jet"][k] = np.full(jets["pt"].shape, -1)
+    e_sel = {"pt": ele["pt"], "eta": ele["eta"], "phi": ele["phi"], "mass": ele["mass"],
+             "charge": ele["charge"], "pdgId": ele["pdgId"],
+             "cutBased": np.where(ele["tight"], 4, 1), "pfRelIso03_all": ele["iso"],
+             "miniPFRelIso_all": ele["miniiso"], "dxy": ele["dxy"], "dz": ele["dz"],
+             "jetIdx": np.full(ele["pt"].shape, -1), "valid": ele["valid"]}
+    m_sel = {"pt": mu["pt"], "eta": mu["eta"], "phi": mu["phi"], "mass": mu["mass"],
+             "charge": mu["charge"], "pdgId": mu["pdgId"], "tightId": mu["tight"],
+             "mediumId": mu["tight"], "looseId": np.ones_like(mu["tight"]),
+             "pfRelIso04_all": mu["iso"], "pfRelIso03_all": mu["iso"] * 0.8,
+             "miniPFRelIso_all": mu["miniiso"], "dxy": mu["dxy"], "dz": mu["dz"],
+             "jetIdx": np.full(mu["pt"].shape, -1), "valid": mu["valid"]}
+    if not is_data:
+        e_sel["genPartIdx"] = ele["genPartIdx"]
+        m_sel["genPartIdx"] = mu["genPartIdx"]
+        out.collections["GenPart"] = _genpart(t)
+        out.collections["GenJet"], gen_rank = _genjets(true_jets, s.detector.genjet_pt_min)
+        out.collections["Jet"]["genJetIdx"] = np.take_along_axis(gen_rank, jets["slot"], axis=1)
+        ps = s.processes[process]
+        out.flat["genWeight"] = gen_weight if gen_weight is not None else \
+            eventinfo.gen_weights(rng, n, ps)
+        out.flat["LHEScaleWeight"] = eventinfo.scale_weights(rng, t.n_rad)
+        merged = np.where(true_jets["valid"], true_jets["n_partons"], 1).max(axis=1,
+                                                                             initial=1)
+        out.flat["PSWeight"] = eventinfo.ps_weights(rng, t.n_rad, ps.radiation_mean, merged)
+    out.collections["Electron"] = e_sel
+    out.collections["Muon"] = m_sel
+    fj = fatjets(rng, t, s)
+    fat = dict(fj["FatJet"], counts=fj["fat_counts"])
+    if is_data:
+        fat.pop("hadronFlavour")
+        fat.pop("nBHadrons")
+    out.collections["FatJet"] = fat
+    out.collections["PFCands"] = fj["PFCands"]
+    out.collections["FatJetPFCands"] = fj["FatJetPFCands"]
+    return out

@@ -1,0 +1,113 @@
+"""Filtered event generation in batches, and turning kept events into written files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulation import eventinfo
+from simulation.events import build_events
+from simulation.partons import PartonTable
+from simulation.processes import NO_SHIFT, Modifiers, generate_partons, parton_ht
+from simulation.settings import GeneratorSettings
+from simulation.writer import write_file
+
+BATCH = 20_000  # parton-level events per batch (fixed: determinism does not depend on n)
+
+
+@dataclass
+class Generated:
+    """Kept (filter-passing) parton events with their weights and generation totals."""
+
+    table: PartonTable
+    gen_weight: np.ndarray
+    n_generated: int
+    sumw: float
+    sumw2: float
+
+
+def _concat_tables(tables: list[PartonTable]) -> PartonTable:
+    if len(tables) == 1:
+        return tables[0]
+    fields = PartonTable.__dataclass_fields__
+    width = max(t.px.shape[1] for t in tables)
+    assert all(t.px.shape[1] == width for t in tables)
+    return PartonTable(**{k: np.concatenate([getattr(t, k) for t in tables]) for k in fields})
+
+
+def generate_filtered(rng: np.random.Generator, process: str, n_keep: int,
+                      s: GeneratorSettings, mod: Modifiers = NO_SHIFT) -> Generated:
+    """Generate until ``n_keep`` events pass the parton-HT filter.
+
+    Counts (and sums the genWeight of) every generated event, including those removed by
+    the filter, up to the last kept one: the inputs of Runs.genEventCount/genEventSumw.
+    """
+    ps = s.processes[process]
+    kept, weights = [], []
+    n_gen, sumw, sumw2, have = 0, 0.0, 0.0, 0
+    while have < n_keep:
+        t = generate_partons(rng, process, BATCH, s, mod)
+        w = eventinfo.gen_weights(rng, BATCH, ps)
+        passed = parton_ht(t) >= s.ht_filter_gev
+        idx = np.flatnonzero(passed)
+        need = n_keep - have
+        if len(idx) > need:  # stop right after the last needed event
+            last = idx[need - 1]
+            idx = idx[:need]
+            w_all = w[: last + 1]
+        else:
+            w_all = w
+        n_gen += len(w_all)
+        sumw += float(w_all.sum())
+        sumw2 += float((w_all**2).sum())
+        kept.append(t.take(idx))
+        weights.append(w[idx])
+        have += len(idx)
+    if not kept:
+        kept = [generate_partons(rng, process, 0, s, mod)]
+        weights = [np.zeros(0)]
+    return Generated(_concat_tables(kept), np.concatenate(weights), n_gen, sumw, sumw2)
+
+
+def filter_efficiency(rng: np.random.Generator, process: str, s: GeneratorSettings,
+                      mod: Modifiers = NO_SHIFT, n: int = 4 * BATCH) -> float:
+    """Fraction of generated events passing the parton-HT filter (pilot estimate)."""
+    passed = 0
+    for _ in range(n // BATCH):
+        passed += int((parton_ht(generate_partons(rng, process, BATCH, s, mod))
+                       >= s.ht_filter_gev).sum())
+    return passed / (BATCH * (n // BATCH))
+
+
+def split(n: int, n_files: int) -> list[tuple[int, int]]:
+    """(start, stop) ranges cutting n events into n_files nearly equal parts."""
+    edges = np.linspace(0, n, n_files + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def write_mc(gen: Generated, process: str, out_dir: Path, stem: str, n_files: int,
+             seed_seq: np.random.SeedSequence, s: GeneratorSettings) -> list[Path]:
+    """Detector-simulate and write kept MC events into ``n_files`` files.
+
+    Runs.genEventCount/Sumw are shared out in proportion to the events in each file so
+    that their sum over the files is the sample total.
+    """
+    paths = []
+    n = gen.table.n_events
+    children = seed_seq.spawn(n_files)
+    for i, (a, b) in enumerate(split(n, n_files)):
+        rng = np.random.default_rng(children[i])
+        t = gen.table.take(np.arange(a, b))
+        block = build_events(rng, t, process, s, is_data=False, gen_weight=gen.gen_weight[a:b])
+        ev = np.arange(a, b, dtype=np.uint64) + 1
+        block.flat["run"] = np.ones(b - a, np.uint32)
+        block.flat["luminosityBlock"] = (1 + (ev - 1) // s.events_per_lumiblock).astype(np.uint32)
+        block.flat["event"] = ev
+        fa, fb = (a / n, b / n) if n else (i / n_files, (i + 1) / n_files)
+        count = round(gen.n_generated * fb) - round(gen.n_generated * fa)
+        runs = {"run": [1], "genEventCount": [count],
+                "genEventSumw": [gen.sumw * (fb - fa)], "genEventSumw2": [gen.sumw2 * (fb - fa)]}
+        paths.append(write_file(out_dir / f"{stem}_{i:03d}.root", block, runs))
+    return paths

@@ -1,0 +1,174 @@
+"""Hard-process generation per physics process, on whole batches of events.
+
+Each process builds hard objects (tops, W/Z/H, QCD partons) with a realistic transverse
+momentum and rapidity spectrum, extra radiation partons (the ISR/FSR jets), optionally an
+extra b-bbar pair (tt+bb, gluon splitting), balances the total transverse momentum, and
+decays everything with exact two-body kinematics (:mod:`simulation.kinematics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulation import kinematics as kin
+from simulation.partons import (
+    HARD,
+    RADIATION,
+    PartonTable,
+    block,
+    boson_decay_block,
+    concat,
+    put,
+    top_block,
+)
+from simulation.settings import GeneratorSettings, ProcessSettings
+
+MAX_RADIATION = 12
+_FLAVOURS = np.array([21, 1, 4, 5])  # g, light quark (flavour drawn below), c, b
+
+
+@dataclass(frozen=True)
+class Modifiers:
+    """Truth-model shifts applied on top of the MC settings (1 = the MC itself)."""
+
+    radiation_scale: float = 1.0
+    top_pt_scale: float = 1.0
+    extra_bb_scale: float = 1.0
+
+
+NO_SHIFT = Modifiers()
+
+
+def _flavour(rng: np.random.Generator, probs, size) -> np.ndarray:
+    """Signed pdgIds drawn from (P(g), P(uds), P(c), P(b))."""
+    p = np.asarray(probs, float)
+    k = np.searchsorted(np.cumsum(p / p.sum()), rng.uniform(size=size))
+    pdg = _FLAVOURS[np.minimum(k, 3)]
+    pdg = np.where(pdg == 1, rng.integers(1, 4, size=size), pdg)
+    sign = np.where(rng.uniform(size=size) < 0.5, 1, -1)
+    return np.where(pdg == 21, 21, pdg * sign).astype(np.int32)
+
+
+def _mass(s: GeneratorSettings, pdg: np.ndarray) -> np.ndarray:
+    a = np.abs(pdg)
+    return np.where(a == 5, s.m_b, np.where(a == 4, s.m_c, 0.0))
+
+
+def _free_partons(rng, n, k, n_valid, pt, eta, phi, pdg, s, status, flags) -> dict:
+    b = block(n, k)
+    m = _mass(s, pdg)
+    p4 = kin.from_ptetaphim(pt, eta, phi, m)
+    valid = np.arange(k)[None, :] < n_valid[:, None]
+    for j in range(k):
+        put(b, j, tuple(c[:, j] for c in p4), m[:, j], pdg[:, j], status, flags, jet=True,
+            valid=valid[:, j], genpart=valid[:, j])
+    return b
+
+
+def _radiation(rng, n, mean, s: GeneratorSettings, probs) -> tuple[dict, np.ndarray]:
+    n_rad = np.minimum(rng.poisson(mean, n), MAX_RADIATION)
+    shape = (n, MAX_RADIATION)
+    pt = kin.power_law(rng, s.radiation_pt_min, s.radiation_pt_power, shape, 1500.0)
+    eta = rng.normal(0.0, s.radiation_eta_sigma, shape)
+    phi = rng.uniform(-np.pi, np.pi, shape)
+    pdg = _flavour(rng, probs, shape)
+    return _free_partons(rng, n, MAX_RADIATION, n_rad, pt, eta, phi, pdg, s, 43,
+                         RADIATION), n_rad
+
+
+def _extra_bb(rng, n, fraction, s: GeneratorSettings) -> dict:
+    """A b-bbar pair from gluon splitting in a fraction of events (2 slots)."""
+    has = rng.uniform(size=n) < fraction
+    pt = kin.power_law(rng, s.radiation_pt_min, s.radiation_pt_power - 0.4, (n, 2), 1000.0)
+    eta = rng.normal(0.0, 1.3, (n, 1)) + rng.normal(0.0, 0.6, (n, 2))
+    phi0 = rng.uniform(-np.pi, np.pi, (n, 1))
+    phi = phi0 + np.concatenate([np.zeros((n, 1)), rng.normal(0.0, 1.2, (n, 1))], axis=1)
+    pdg = np.tile(np.array([5, -5], np.int32), (n, 1))
+    return _free_partons(rng, n, 2, np.where(has, 2, 0), pt, eta, phi, pdg, s, 43, RADIATION)
+
+
+def _pair(rng, n, scale, ysig) -> tuple[np.ndarray, ...]:
+    """pT (Gamma k=2), back-to-back phi, independent rapidities of a produced pair."""
+    pt = rng.gamma(2.0, scale, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    y = rng.normal(0.0, ysig, (2, n))
+    return pt, phi, y
+
+
+def _balanced(objs: list[tuple], recoil: tuple[np.ndarray, np.ndarray]) -> list[kin.FourVec]:
+    """Four-vectors of (px, py, y, m) objects after sharing -recoil equally among them.
+
+    Keeps rapidity and mass, so the transverse sum of objects + radiation is zero.
+    """
+    npx = sum(o[0] for o in objs) + recoil[0]
+    npy = sum(o[1] for o in objs) + recoil[1]
+    out = []
+    for px, py, y, m in objs:
+        px2, py2 = px - npx / len(objs), py - npy / len(objs)
+        mt = np.sqrt(px2 * px2 + py2 * py2 + m * m)
+        out.append((px2, py2, mt * np.sinh(y), mt * np.cosh(y)))
+    return out
+
+
+def _tops(rng, n, n_pairs, ps: ProcessSettings, mod: Modifiers, s: GeneratorSettings):
+    objs, signs = [], []
+    for _ in range(n_pairs):
+        pt, phi, y = _pair(rng, n, ps.top_pt_scale_gev * mod.top_pt_scale, ps.rapidity_sigma)
+        for k, sgn in ((0, 1), (1, -1)):
+            m = kin.breit_wigner(rng, s.m_top, s.width_top, n, s.bw_cut_widths)
+            ph = phi + k * np.pi
+            objs.append((pt * np.cos(ph), pt * np.sin(ph), y[k], m))
+            signs.append(np.full(n, sgn))
+    return objs, signs
+
+
+def generate_partons(
+    rng: np.random.Generator, process: str, n: int, s: GeneratorSettings,
+    mod: Modifiers | None = None,
+) -> PartonTable:
+    """Generate ``n`` parton-level events of ``process`` (tttt, ttbar, ttW, ttZ, ttH, qcd)."""
+    mod = mod or NO_SHIFT
+    ps = s.processes[process]
+    rad, n_rad = _radiation(rng, n, ps.radiation_mean * mod.radiation_scale, s,
+                            s.qcd_flavour_probs if process == "qcd" else
+                            s.radiation_flavour_probs)
+    bb = _extra_bb(rng, n, min(1.0, ps.extra_bb_fraction * mod.extra_bb_scale), s)
+    free = [rad, bb]
+    rec_x = sum((b["px"] * b["valid"]).sum(axis=1) for b in free)
+    rec_y = sum((b["py"] * b["valid"]).sum(axis=1) for b in free)
+    if process == "qcd":
+        pt = kin.power_law(rng, s.qcd_leading_pt_min, s.qcd_leading_pt_power, n, 4000.0)
+        phi = rng.uniform(-np.pi, np.pi, n)
+        y = rng.normal(0.0, 1.4, (2, n))
+        pdg = _flavour(rng, s.qcd_flavour_probs, (n, 2))
+        m = _mass(s, pdg)
+        objs = [(pt * np.cos(phi + k * np.pi), pt * np.sin(phi + k * np.pi), y[k], m[:, k])
+                for k in range(2)]
+        p4s = _balanced(objs, (rec_x, rec_y))
+        hard = block(n, 2)
+        for k in range(2):
+            put(hard, k, p4s[k], m[:, k], pdg[:, k], 23, HARD, jet=True)
+        return concat([hard, rad, bb], n_rad)
+    n_pairs = 2 if process == "tttt" else 1
+    objs, signs = _tops(rng, n, n_pairs, ps, mod, s)
+    boson = {"ttW": "W", "ttZ": "Z", "ttH": "H"}.get(process)
+    if boson is not None:
+        m0, w0 = {"W": (s.m_w, s.width_w), "Z": (s.m_z, s.width_z), "H": (s.m_h, 0.004)}[boson]
+        mv = kin.breit_wigner(rng, m0, w0, n, s.bw_cut_widths)
+        vpt, vphi = rng.gamma(2.0, 45.0, n), rng.uniform(-np.pi, np.pi, n)
+        objs.append((vpt * np.cos(vphi), vpt * np.sin(vphi), rng.normal(0.0, 1.2, n), mv))
+    p4s = _balanced(objs, (rec_x, rec_y))
+    blocks = [top_block(rng, p4s[i], signs[i], s) for i in range(len(signs))]
+    if boson is not None:
+        vsign = np.where(rng.uniform(size=n) < 0.65, 1, -1) if boson == "W" else np.ones(n, int)
+        blocks.append(boson_decay_block(rng, p4s[-1], boson, vsign, s))
+    return concat(blocks + free, n_rad)
+
+
+def parton_ht(t: PartonTable, pt_min: float = 20.0, eta_max: float = 2.5) -> np.ndarray:
+    """Scalar sum of pT of visible coloured final-state partons (the generator filter)."""
+    pt, eta, _, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e)
+    sel = t.valid & t.jet & (pt > pt_min) & (np.abs(eta) < eta_max)
+    return (pt * sel).sum(axis=1)

@@ -1,0 +1,96 @@
+"""Write :class:`~simulation.events.EventBlock` objects as NanoAOD ROOT files with uproot.
+
+Branch types follow NanoAODv12 (``nano_tt_v12.root``) and, for the PF-candidate
+collections, PFNano (``pfnano.root``). uproot writes every collection counter
+(``nJet``, ``nPFCands``, ...) as int32, which is the NanoAODv12 convention; the older
+PFNano file stores its counters as uint32 (a known, harmless difference).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from simulation.events import EventBlock
+
+F4, I4, U1, I2, U2, B = "f4", "i4", "u1", "i2", "u2", "?"
+
+# collection -> field -> numpy dtype of the NanoAOD branch ``<collection>_<field>``
+COLLECTION_TYPES: dict[str, dict[str, str]] = {
+    "Jet": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "rawFactor": F4, "area": F4,
+            "btagDeepFlavB": F4, "jetId": U1, "hadronFlavour": U1, "partonFlavour": I2,
+            "genJetIdx": I2, "electronIdx1": I2, "electronIdx2": I2, "muonIdx1": I2,
+            "muonIdx2": I2},
+    "GenJet": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "partonFlavour": I2,
+               "hadronFlavour": U1},
+    "Electron": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "charge": I4, "pdgId": I4,
+                 "cutBased": U1, "pfRelIso03_all": F4, "miniPFRelIso_all": F4, "dxy": F4,
+                 "dz": F4, "genPartIdx": I2, "jetIdx": I2},
+    "Muon": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "charge": I4, "pdgId": I4,
+             "tightId": B, "mediumId": B, "looseId": B, "pfRelIso04_all": F4,
+             "pfRelIso03_all": F4, "miniPFRelIso_all": F4, "dxy": F4, "dz": F4,
+             "genPartIdx": I2, "jetIdx": I2},
+    "GenPart": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "pdgId": I4, "status": I4,
+                "statusFlags": U2, "genPartIdxMother": I2},
+    "FatJet": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "msoftdrop": F4, "tau1": F4,
+               "tau2": F4, "tau3": F4, "rawFactor": F4, "area": F4, "jetId": U1,
+               "hadronFlavour": U1, "nConstituents": U1, "nBHadrons": U1},
+    "PFCands": {"pt": F4, "eta": F4, "phi": F4, "mass": F4, "charge": I4, "pdgId": I4,
+                "d0": F4, "dz": F4, "puppiWeight": F4},
+    "FatJetPFCands": {"pt": F4, "jetIdx": I4, "pFCandsIdx": I4},
+}
+FLAT_TYPES: dict[str, str] = {
+    "run": "u4", "luminosityBlock": "u4", "event": "u8", "genWeight": F4,
+    "LHEScaleWeight": F4, "PSWeight": F4, "Pileup_nTrueInt": F4, "Pileup_nPU": I4,
+    "PV_npvs": U1, "PV_npvsGood": U1, "Rho_fixedGridRhoFastjetAll": F4,
+    "HLT_PFHT1050": B, "HLT_PFHT330PT30_QuadPFJet_75_60_45_40_TriplePFBTagDeepJet_4p5": B,
+}
+RUNS_TYPES = {"run": "u4", "genEventCount": "i8", "genEventSumw": "f8", "genEventSumw2": "f8"}
+
+
+def _jagged(arr: np.ndarray, valid: np.ndarray, dtype: str) -> ak.Array:
+    return ak.unflatten(arr[valid].astype(dtype), valid.sum(axis=1))
+
+
+def to_branches(block: EventBlock) -> dict[str, object]:
+    """Branch dictionary for ``uproot`` (collections zipped, dtypes cast to NanoAOD's)."""
+    out: dict[str, object] = {}
+    for name, flat in block.flat.items():
+        dtype = FLAT_TYPES[name]
+        if flat.ndim == 2:  # fixed-length weight vectors are jagged in NanoAOD
+            out[name] = ak.unflatten(flat.astype(dtype).ravel(), np.full(len(flat),
+                                                                         flat.shape[1]))
+        else:
+            out[name] = flat.astype(dtype)
+    for cname, coll in block.collections.items():
+        types = COLLECTION_TYPES[cname]
+        if "counts" in coll:  # already flat (constituent collections)
+            counts = coll["counts"]
+            fields = {k: ak.unflatten(v.astype(types[k]), counts) for k, v in coll.items()
+                      if k != "counts"}
+        else:
+            valid = coll["valid"]
+            fields = {k: _jagged(v, valid, types[k]) for k, v in coll.items() if k != "valid"}
+        out[cname] = ak.zip(fields)  # var * {fields}: one shared counter n<cname>
+    return out
+
+
+def _tree(f, name: str, data: dict[str, object]) -> None:
+    types = {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()}
+    tree = f.mktree(name, types)
+    tree.extend(data)
+
+
+def write_file(path: Path, block: EventBlock, runs: dict[str, np.ndarray]) -> Path:
+    """Write one NanoAOD file with ``Events`` and ``Runs`` trees (LZ4-compressed)."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.root")
+    with uproot.recreate(tmp, compression=uproot.LZ4(1)) as f:
+        # mktree forces a TTree (plain assignment may write an RNTuple in recent uproot)
+        _tree(f, "Events", to_branches(block))
+        _tree(f, "Runs", {k: np.asarray(v).astype(RUNS_TYPES[k]) for k, v in runs.items()})
+    tmp.replace(path)  # atomic: a crash never leaves a half-written file under the name
+    return path

@@ -1,0 +1,66 @@
+"""Extended ABCD: the formula, its uncertainty by hand and against a toy-MC spread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.abcdnn.normalization import Yield, extended_abcd, signed_yield
+from analysis.exceptions import BackgroundEstimateError
+
+
+def test_formula_and_uncertainty_by_hand() -> None:
+    # N_D = B X C^2 / (A^2 Y) = 100*400*50^2 / (200^2*100) = 25.
+    counts = {"B": 100.0, "X": 400.0, "C": 50.0, "A": 200.0, "Y": 100.0}
+    est = extended_abcd({k: Yield(v, v) for k, v in counts.items()})
+    assert est.value == pytest.approx(25.0)
+    # Poisson: (σ/N_D)² = 1/100 + 1/400 + 4/50 + 4/200 + 1/100 = 0.1225 -> σ = 0.35 * 25.
+    assert est.uncertainty == pytest.approx(8.75)
+
+
+def test_subtracted_simulation_enters_value_and_variance() -> None:
+    # Cell with 120 data events and 10 simulated events of weight 2 to subtract.
+    y = signed_yield(np.concatenate([np.ones(120), -np.full(10, 2.0)]))
+    assert y.value == pytest.approx(100.0)
+    assert y.variance == pytest.approx(120.0 + 10 * 4.0)
+
+
+def test_ratio_varying_log_linearly_is_reproduced_exactly() -> None:
+    # Low-N b yields 1000, 500, 250; the high/low ratio goes 0.1, 0.2, 0.4 with N jets.
+    low = [1000.0, 500.0, 250.0]
+    ratio = [0.1, 0.2, 0.4]
+    yields = {"X": low[0], "A": low[1], "B": low[2], "Y": low[0] * ratio[0],
+              "C": low[1] * ratio[1]}
+    est = extended_abcd({k: Yield(v, v) for k, v in yields.items()})
+    assert est.value == pytest.approx(low[2] * ratio[2])
+    # The simple ABCD (B*C/A) would be wrong by a factor 2: the extended one is needed.
+    assert yields["B"] * yields["C"] / yields["A"] == pytest.approx(50.0)
+
+
+def test_uncertainty_agrees_with_toy_spread() -> None:
+    rng = np.random.default_rng(11)
+    expected = {"B": 3000.0, "X": 8000.0, "C": 1500.0, "A": 5000.0, "Y": 1200.0}
+    # Subtracted simulation: 20 % of the expectation from ~40 simulated events of equal
+    # weight, whose number fluctuates too (its variance is what Σw² estimates).
+    sub = 0.2
+    values, predicted = [], []
+    for _ in range(3000):
+        yields = {}
+        for k, mu in expected.items():
+            n = rng.poisson(mu * (1 + sub))
+            w = np.full(rng.poisson(40), mu * sub / 40)
+            yields[k] = Yield(n - w.sum(), n + (w**2).sum())
+        est = extended_abcd(yields)
+        values.append(est.value)
+        predicted.append(est.uncertainty)
+    assert np.std(values) == pytest.approx(np.mean(predicted), rel=0.06)
+    truth = 3000 * 8000 * 1500**2 / (5000**2 * 1200)
+    assert np.mean(values) == pytest.approx(truth, rel=0.01)
+
+
+def test_missing_or_negative_cells_are_errors() -> None:
+    good = {k: Yield(10.0, 10.0) for k in "BXCAY"}
+    with pytest.raises(BackgroundEstimateError, match="missing"):
+        extended_abcd({k: v for k, v in good.items() if k != "C"})
+    with pytest.raises(BackgroundEstimateError, match="non-positive"):
+        extended_abcd({**good, "A": Yield(-3.0, 10.0)})

@@ -1,0 +1,72 @@
+"""Templates: histogramming, non-closure shape variation, the closure χ²."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.abcdnn.templates import (
+    Template,
+    apply_nonclosure,
+    closure_chi2,
+    histogram,
+    nonclosure,
+)
+
+
+def _template(nominal, stat=None, spread=None, norm=None) -> Template:
+    nominal = np.asarray(nominal, dtype=float)
+    stat = np.zeros_like(nominal) if stat is None else np.asarray(stat, dtype=float)
+    spread = np.zeros_like(nominal) if spread is None else np.asarray(spread, dtype=float)
+    return Template(region="nj9p_nb3p", variable="dnn_score",
+                    edges=list(np.linspace(0, 1, len(nominal) + 1)), nominal=nominal.tolist(),
+                    stat_unc=stat.tolist(), ensemble_up=(nominal + spread).tolist(),
+                    ensemble_down=(nominal - spread).tolist(), members=[nominal.tolist()],
+                    normalization=norm or {})
+
+
+def test_histogram_keeps_edge_values_and_sums_squares() -> None:
+    sumw, sumw2 = histogram(np.array([0.0, 0.5, 1.0, 1.2]), np.array([1.0, 2.0, 3.0, -1.0]),
+                            np.array([0.0, 0.5, 1.0]))
+    assert sumw.tolist() == [1.0, 2.0 + 3.0 - 1.0]  # 1.0 and above land in the last bin
+    assert sumw2.tolist() == [1.0, 4.0 + 9.0 + 1.0]
+
+
+def test_nonclosure_is_shape_ratio_minus_one() -> None:
+    prediction = _template([10.0, 30.0, 60.0])
+    target = np.array([24.0, 60.0, 116.0])  # twice as many, shape (0.12, 0.3, 0.58)
+    np.testing.assert_allclose(nonclosure(prediction, target), [0.2, 0.0, 0.58 / 0.6 - 1])
+
+
+def test_nonclosure_variation_is_shape_only() -> None:
+    t = apply_nonclosure(_template([10.0, 30.0, 60.0]), np.array([0.2, 0.0, -0.1]))
+    assert sum(t.nonclosure_up) == pytest.approx(100.0)
+    assert sum(t.nonclosure_down) == pytest.approx(100.0)
+    # Up: (12, 30, 54) renormalized by 100/96.
+    np.testing.assert_allclose(t.nonclosure_up, np.array([12.0, 30.0, 54.0]) * 100 / 96)
+
+
+def test_closure_chi2_by_hand() -> None:
+    t = _template([100.0, 50.0], stat=[3.0, 4.0], spread=[4.0, 0.0])
+    truth = (np.array([110.0, 45.0]), np.array([75.0, 9.0]))
+    raw = (np.array([150.0, 10.0]), np.array([25.0, 16.0]))
+    out = closure_chi2(t, truth, raw)
+    # (100-110)²/(9+16+75) + (50-45)²/(16+0+9) = 1 + 1
+    assert out["chi2"] == pytest.approx(2.0)
+    assert out["ndf"] == 2
+    # (150-110)²/(25+75) + (10-45)²/(16+9) = 16 + 49
+    assert out["chi2_raw"] == pytest.approx(65.0)
+    assert out["improvement"] == pytest.approx(32.5)
+
+
+def test_closure_chi2_includes_correlated_normalization() -> None:
+    # A prediction 10 % high everywhere is consistent with a 10 % normalization uncertainty.
+    truth = (np.array([100.0, 200.0, 300.0]), np.array([1.0, 1.0, 1.0]))
+    high = _template([110.0, 220.0, 330.0], norm={"value": 660.0, "uncertainty": 66.0})
+    assert closure_chi2(high, truth)["chi2"] < 1.5
+    assert closure_chi2(high, truth, include_normalization=False)["chi2"] > 100
+
+
+def test_template_json_round_trip(tmp_path) -> None:
+    t = apply_nonclosure(_template([1.0, 2.0]), np.array([0.1, -0.1]))
+    assert Template.from_json(t.to_json(tmp_path / "t.json")) == t

@@ -16,8 +16,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from analysis.abcdnn.settings import ABCDnnSettings
 from analysis.exceptions import ConfigError
+from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
 from corrections.settings import CorrectionsSettings
+from inference.settings import InferenceSettings
 from simulation.settings import GeneratorSettings, SampleSpec
 
 DEFAULT_CONFIG = "default_config.yaml"
@@ -82,14 +85,33 @@ class RegionGrid(Strict):
         return edges
 
 
-class HistogramDef(Strict):
-    """A 1D histogram of an event variable, filled per region, process and systematic."""
+#: Event variables a histogram can show: the processor's own and the ML columns.
+HISTOGRAM_VARIABLES: tuple[str, ...] = ("ht", "n_jets", "n_b", "lead_jet_pt",
+                                        *(c for c in ML_COLUMNS if c not in ("ht", "n_jets",
+                                                                             "n_b")))
 
-    variable: Literal["ht", "n_jets", "n_b", "lead_jet_pt", "dnn_score"]
+
+class HistogramDef(Strict):
+    """A 1D histogram of an event variable, filled per region, process and systematic.
+
+    ML variables (``dnn_score``, tagger outputs) are filled only when the ``ml`` section
+    is enabled.
+    """
+
+    variable: str = Field(description="one of HISTOGRAM_VARIABLES")
     bins: int = Field(gt=0)
     start: float
     stop: float
     label: str
+
+    @field_validator("variable")
+    @classmethod
+    def _known_variable(cls, name: str) -> str:
+        if name not in HISTOGRAM_VARIABLES:
+            guess = difflib.get_close_matches(name, HISTOGRAM_VARIABLES, n=1)
+            hint = f" Did you mean {guess[0]!r}?" if guess else ""
+            raise ValueError(f"unknown variable.{hint} Allowed: {list(HISTOGRAM_VARIABLES)}")
+        return name
 
     @model_validator(mode="after")
     def _range(self) -> HistogramDef:
@@ -106,6 +128,20 @@ class SystematicsSettings(Strict):
         None, description="variation names to run (None: every one the payloads provide)")
     feature_table: list[str] = Field(
         default_factory=list, description="variations also written to the feature table")
+
+
+class MLSettings(Strict):
+    """Taggers and the event DNN in the processor (the models of the inference repository)."""
+
+    enabled: bool = True
+    inference: InferenceSettings = Field(
+        default_factory=InferenceSettings,
+        description="how models are reached: in-process ONNX Runtime or a KServe v2 server")
+    features: MLFeatureSettings = Field(
+        default_factory=MLFeatureSettings,
+        description="tagger thresholds and model names (b-tag field and WP come from btag)")
+    serve_on_workers: bool = Field(
+        False, description="each dask worker serves the models itself (gRPC on its host)")
 
 
 class DatasetConfig(Strict):
@@ -151,6 +187,8 @@ class AnalysisConfig(Strict):
     corrections: CorrectionsSettings | None = Field(
         None, description="correction payloads; None: no corrections and no variations")
     systematics: SystematicsSettings = SystematicsSettings()
+    ml: MLSettings | None = Field(None, description="taggers + event DNN; None: not run")
+    abcdnn: ABCDnnSettings = Field(default_factory=ABCDnnSettings)
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

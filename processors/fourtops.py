@@ -40,8 +40,8 @@ class DatasetInfo:
     lumi_mask: Any = None  # coffea.lumi_tools.LumiMask for data, else None
 
 
-# Adds ML columns for preselected events: (events, selected jets) -> {column: array}.
-MLColumns = Callable[[ak.Array, ak.Array], dict[str, np.ndarray]]
+# Adds ML columns for preselected events: (events, selected jets, b-tag WP) -> columns.
+MLColumns = Callable[[ak.Array, ak.Array, float], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -138,6 +138,10 @@ class FourTopsProcessor(processor.ProcessorABC):
                                    btag_threshold=wp)
                 weights = {"nominal": base_weight * ws.nominal}
                 weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
+            # ML columns depend on the jets only: once per jet variation, shared by the
+            # weight variations; the processor's own columns (ht, n_jets, ...) win.
+            ml = (self.ml_columns(base[sel], jets[sel], wp)
+                  if self.ml_columns is not None else {})
             for weight_var, w in weights.items():
                 syst = jet_var if weight_var == "nominal" else weight_var
                 steps = {s: {"events": int(m.sum()), "weighted": float(w[m].sum())}
@@ -148,8 +152,7 @@ class FourTopsProcessor(processor.ProcessorABC):
                     cutflow_variations[syst] = steps
                 columns = self._columns(jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])
                 wanted = syst == "nominal" or syst in systematics.feature_table
-                if self.ml_columns is not None and syst == "nominal":
-                    columns.update(self.ml_columns(base[sel], jets[sel]))
+                columns.update({k: v for k, v in ml.items() if k not in columns})
                 self._fill(hists, columns, info.process, syst)
                 yields.fill(region=columns["region"].astype(str), process=info.process,
                             systematic=syst, weight=columns["weight"])

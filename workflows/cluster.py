@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from coffea import processor
 
@@ -27,6 +27,8 @@ class ClusterSpec:
     scheduler: str | None = None  # address of an existing scheduler, e.g. tcp://host:8786
     batch_system: Literal["condor", "slurm"] | None = None
     status: bool = True  # show a progress bar
+    # distributed.WorkerPlugin instances registered on every dask worker (model loading)
+    worker_plugins: tuple[Any, ...] = ()
 
 
 def _batch_cluster(kind: str, workers: int):  # pragma: no cover - needs a batch system
@@ -71,4 +73,6 @@ def open_executor(spec: ClusterSpec) -> Iterator[processor.ExecutorBase]:
                              dashboard_address=None)
             )
             client = stack.enter_context(Client(cluster))
+        for plugin in spec.worker_plugins:
+            client.register_plugin(plugin)
         yield processor.DaskExecutor(client=client, status=spec.status)

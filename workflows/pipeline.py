@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,16 @@ from workflows.cluster import ClusterSpec, open_executor
 from workflows.fileset import BadFile, Fileset, build_fileset
 
 PB_TIMES_INVFB = 1000.0  # 1 pb × 1 fb⁻¹ = 1000 events
+
+
+class PipelineSchema(NanoAODSchema):
+    """NanoAODSchema without a warning per chunk for every cross-reference whose collection
+    the file does not hold (photons, taus, sub-jets: neither the generator nor the
+    processor uses them; coffea skips such links). tests/simulation checks that no
+    complaint concerns a collection the analysis reads.
+    """
+
+    warn_missing_crossrefs = False
 
 
 @dataclass
@@ -97,14 +107,23 @@ def _check_complete(output: dict[str, Any], fileset: Fileset) -> None:
 def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, DatasetInfo],
                   cluster: ClusterSpec, chunksize: int,
                   ml_columns: MLColumns | None = None) -> RunResult:
-    """Run the four-top processor over the fileset; raise if any input was not covered."""
+    """Run the four-top processor over the fileset; raise if any input was not covered.
+
+    ML columns (taggers, event DNN) come from the config's ``ml`` section unless
+    ``ml_columns`` is given; on dask, every worker loads the models once at start-up.
+    """
     from corrections import load_corrections
+    from workflows.ml import ml_columns_from_settings, worker_plugins
 
     corrections = load_corrections(config.corrections) if config.corrections else None
+    if ml_columns is None and config.ml is not None and config.ml.enabled:
+        ml_columns = ml_columns_from_settings(config.ml, config)
+        cluster = replace(cluster, worker_plugins=cluster.worker_plugins +
+                          worker_plugins(config.ml))
     proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns)
     start = time.perf_counter()
     with open_executor(cluster) as executor:
-        runner = processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=chunksize,
+        runner = processor.Runner(executor=executor, schema=PipelineSchema, chunksize=chunksize,
                                   skipbadfiles=False)
         try:
             output = runner(fileset.for_coffea(), processor_instance=proc, treename="Events")

@@ -21,6 +21,8 @@ from inference.training.truth import LABEL_QCD, LABEL_TOP, hadronic_top_decays, 
 COLLECTIONS = ("Jet", "FatJet", "PFCands", "FatJetPFCands", "GenPart")
 #: substructure baseline inputs (NanoAOD FatJet branches)
 BASELINE_FEATURES = ("pt", "msoftdrop", "tau21", "tau32")
+#: soft-drop mass window of the cut-based top tag (CMS, JINST 15 (2020) P06005: 105-210 GeV)
+MSD_WINDOW = (105.0, 210.0)
 
 
 def read_nanoaod(path: str | Path, collections: tuple[str, ...] = COLLECTIONS) -> ak.Array:
@@ -55,6 +57,14 @@ def baseline_features(fatjets: ak.Array) -> np.ndarray:
         ],
         axis=1,
     ).astype(np.float32)
+
+
+def substructure_baseline_score(baseline: np.ndarray) -> np.ndarray:
+    """Cut-based top tag as a score: jets inside the soft-drop mass window rank above all
+    others, then by low tau32; a threshold on it is "msd in window and tau32 < cut"."""
+    msd, tau32 = baseline[:, 1], baseline[:, 3]
+    inside = (msd > MSD_WINDOW[0]) & (msd < MSD_WINDOW[1])
+    return np.where(inside, 1.0 - tau32, -1.0 - tau32).astype(np.float32)
 
 
 def boosted_jets(

@@ -27,7 +27,7 @@ def evaluate_boosted(
     n_signal_events: int,
     n_background_events: int,
     seed: int,
-    source: str = "toy",
+    source: str = "generated",
     data_dir: Path | None = None,
 ) -> dict[str, Any]:
     """AUC and rejections of the shipped network and of the baseline on held-out jets."""
@@ -64,7 +64,7 @@ def evaluate_event_dnn(
     n_signal_events: int,
     n_background_events: int,
     seed: int,
-    source: str = "toy",
+    source: str = "generated",
     data_dir: Path | None = None,
 ) -> dict[str, Any]:
     """DNN AUC and tt̄tt̄ efficiency at 1 % tt̄ efficiency after preselection (fold logic on)."""

@@ -6,6 +6,16 @@ the first block and in feature space for the next (dynamic graph), two EdgeConv 
 masked global average pooling, one hidden layer, a sigmoid top probability. The weaver-
 style standardisation of the features is the first (fixed) layer, so the ONNX model takes
 raw features.
+
+Lorentz pooling (in the spirit of the Lorentz-aware pair features of ParT, Qu, Li, Qian,
+ICML 2022, arXiv:2202.03772, and of energy-flow networks): each constituent's massless
+four-momentum in the jet frame, (pT cos dphi, pT sin dphi, pT sinh deta, pT cosh deta),
+is rebuilt inside the graph from the raw ``log_pt``, ``delta_eta``, ``delta_phi`` inputs
+(invariant masses do not depend on the jet's own rapidity or azimuth). ``lorentz_heads``
+learned per-constituent weights in [0, 1] (a learned grooming / subjet assignment, from
+the EdgeConv embeddings) form weighted sums of these four-momenta; the masses of every
+head and of every pair of heads, and each head's pT fraction, enter the classifier head.
+So the network can measure groomed jet and subjet (W) masses directly.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from torch import nn
 from inference.training.settings import BoostedTaggerSettings
 
 _FAR = 1e9  # shift of padded points so they are never anyone's neighbour
+_MASS_SCALE = 100.0  # GeV: head masses enter as m / 100 GeV and log(1 + m / 100 GeV)
 
 
 def _knn(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -90,8 +101,22 @@ class ParticleNetLite(nn.Module):
             blocks.append(EdgeConvBlock(settings.k_neighbours, c_in, tuple(chans)))
             c_in = chans[-1]
         self.blocks = nn.ModuleList(blocks)
+        self.n_heads = settings.lorentz_heads
+        n_lorentz = 0
+        if self.n_heads:
+            from inference.training.particles import PARTICLE_FEATURES
+
+            names = [f[0] for f in PARTICLE_FEATURES]
+            self.i_logpt = names.index("log_pt")
+            self.i_deta, self.i_dphi = names.index("delta_eta"), names.index("delta_phi")
+            self.assign = nn.Linear(c_in, self.n_heads)
+            pairs = torch.triu_indices(self.n_heads, self.n_heads, offset=1)
+            self.register_buffer("pair_a", pairs[0].clone())
+            self.register_buffer("pair_b", pairs[1].clone())
+            # per head: m, log(1+m), pT fraction; per pair of heads: m, log(1+m)
+            n_lorentz = 3 * self.n_heads + 2 * pairs.shape[1]
         self.head = nn.Sequential(
-            nn.Linear(c_in, settings.fc_channels),
+            nn.Linear(c_in + n_lorentz, settings.fc_channels),
             nn.ReLU(),
             nn.Dropout(0.1),
             nn.Linear(settings.fc_channels, 1),
@@ -100,8 +125,8 @@ class ParticleNetLite(nn.Module):
     def logits(self, points, features, mask):
         """Pre-sigmoid score (B, 1)."""
         m = mask.transpose(1, 2)  # (B, P, 1)
-        x = features.transpose(1, 2)
-        x = torch.clamp((x - self.median) * self.norm, self.lower, self.upper) * m
+        raw = features.transpose(1, 2)
+        x = torch.clamp((raw - self.median) * self.norm, self.lower, self.upper) * m
         # first graph in (delta eta, delta phi), later ones in feature space (dynamic graph,
         # as in ParticleNet); padded points are pushed far away so they are nobody's neighbour
         shift = (1.0 - m) * _FAR
@@ -111,7 +136,33 @@ class ParticleNetLite(nn.Module):
                 idx = _knn(x + shift, self.k)
             x = block(idx, x) * m
         pooled = x.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        if self.n_heads:
+            pooled = torch.cat([pooled, self._lorentz(raw, x, m)], dim=1)
         return self.head(pooled)
+
+    def _lorentz(self, raw: torch.Tensor, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Masses and pT fractions of learned weighted four-momentum sums (B, n_lorentz)."""
+        pt = torch.exp(raw[:, :, self.i_logpt : self.i_logpt + 1].clamp(max=20.0)) * m
+        deta = raw[:, :, self.i_deta : self.i_deta + 1]
+        dphi = raw[:, :, self.i_dphi : self.i_dphi + 1]
+        ep, em = torch.exp(deta.clamp(-5.0, 5.0)), torch.exp(-deta.clamp(-5.0, 5.0))
+        # sinh / cosh written with exp (no ONNX opset-17 export for aten::sinh)
+        p4 = torch.cat(
+            [pt * torch.cos(dphi), pt * torch.sin(dphi), pt * (ep - em) / 2, pt * (ep + em) / 2],
+            dim=2,
+        )  # (B, P, 4)
+        w = torch.sigmoid(self.assign(x)) * m  # (B, P, H)
+        heads = torch.matmul(w.transpose(1, 2), p4)  # (B, H, 4)
+        pairs = heads[:, self.pair_a, :] + heads[:, self.pair_b, :]  # (B, H(H-1)/2, 4)
+
+        def mass(v: torch.Tensor) -> torch.Tensor:
+            m2 = v[..., 3] ** 2 - v[..., 0] ** 2 - v[..., 1] ** 2 - v[..., 2] ** 2
+            return torch.sqrt(m2.clamp(min=0.0) + 1e-6) / _MASS_SCALE
+
+        mh, mp = mass(heads), mass(pairs)
+        pt_jet = pt.sum(dim=1).clamp(min=1e-3)  # (B, 1)
+        frac = torch.sqrt(heads[..., 0] ** 2 + heads[..., 1] ** 2 + 1e-6) / pt_jet
+        return torch.cat([mh, torch.log(1.0 + mh), frac, mp, torch.log(1.0 + mp)], dim=1)
 
     def forward(self, points, features, mask):
         return torch.sigmoid(self.logits(points, features, mask))

@@ -61,6 +61,9 @@ class MLFeatureSettings(BaseModel):
     boosted_max_abs_eta: float = 2.4
     boosted_threshold: float = Field(0.5, description="score to count a boosted top")
     pad_length: int = 100
+    # CPU memory of the graph network grows with the batch (EdgeConv keeps k neighbours
+    # per constituent): a few hundred jets per call are as fast and stay under ~100 MB
+    boosted_batch_jets: int = Field(512, gt=0, description="fat jets per boosted-tagger call")
     boosted_model: str = "boosted_top_tagger"
     resolved_model: str = "resolved_top_tagger"
     dnn_fold_models: tuple[str, str] = ("event_dnn_fold0", "event_dnn_fold1")
@@ -98,7 +101,15 @@ def _resolved(
     }
 
 
-def _boosted(events: ak.Array, client: Any, s: MLFeatureSettings) -> dict[str, np.ndarray]:
+def boosted_columns(
+    events: ak.Array, client: Any, settings: MLFeatureSettings | None = None
+) -> dict[str, np.ndarray]:
+    """``boosted_top_score_max`` and ``n_boosted_tops`` per event (0 without PFNano).
+
+    Depends on the fat jets only, not on AK4 jet variations: the processor computes it
+    once per chunk and passes it to :func:`ml_feature_columns`.
+    """
+    s = settings or MLFeatureSettings()
     # the training package owns the constituent layout shared with the shipped model
     from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
 
@@ -114,7 +125,13 @@ def _boosted(events: ak.Array, client: Any, s: MLFeatureSettings) -> dict[str, n
     if counts.sum() == 0:
         return out
     tensors = constituent_tensors(events, mask, s.pad_length)
-    scores = np.asarray(client.infer(s.boosted_model, tensors, ["score"])["score"]).reshape(-1)
+    n_jets = int(counts.sum())
+    scores = np.concatenate([
+        np.asarray(client.infer(s.boosted_model,
+                                {k: v[i : i + s.boosted_batch_jets] for k, v in tensors.items()},
+                                ["score"])["score"]).reshape(-1)
+        for i in range(0, n_jets, s.boosted_batch_jets)
+    ])
     per_event = ak.unflatten(scores, counts)
     out["boosted_top_score_max"] = ak.to_numpy(ak.fill_none(ak.max(per_event, axis=1), 0.0)).astype(
         np.float32
@@ -135,8 +152,12 @@ def dnn_input_columns(
     selected_jets: ak.Array,
     client: Any,
     settings: MLFeatureSettings | None = None,
+    boosted: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The event-DNN inputs (:data:`DNN_FEATURE_NAMES`): kinematics, taggers, shapes."""
+    """The event-DNN inputs (:data:`DNN_FEATURE_NAMES`): kinematics, taggers, shapes.
+
+    ``boosted``: :func:`boosted_columns` of ``events`` if already computed.
+    """
     s = settings or MLFeatureSettings()
     n = len(events)
     jets = selected_jets[ak.argsort(selected_jets.pt, axis=1, ascending=False)]
@@ -171,7 +192,7 @@ def dnn_input_columns(
         cols[f"btag_rank{i + 1}"] = ranked[:, i]
     small = {k: v[:, : s.resolved_max_jets] for k, v in pj.items()}
     cols.update(_resolved(small, n_jets, client, s))
-    cols.update(_boosted(events, client, s))
+    cols.update(boosted if boosted is not None else boosted_columns(events, client, s))
     cols.update(event_shapes(pj["pt"], pj["eta"], pj["phi"], pj["mass"], valid))
     return {k: cols[k] for k in DNN_FEATURE_NAMES}
 
@@ -181,6 +202,7 @@ def ml_feature_columns(
     selected_jets: ak.Array,
     client: Any,
     settings: MLFeatureSettings | None = None,
+    boosted: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-event ML columns (:data:`ML_COLUMNS`) for ``events`` and their selected AK4 jets.
 
@@ -188,10 +210,11 @@ def ml_feature_columns(
     b-tag field; ``events`` needs ``event`` and, for boosted tagging, the PFNano
     collections (without them the boosted columns are 0). ``dnn_score`` of each event
     comes from the fold model that was not trained on it (see :func:`dnn_fold`).
+    ``boosted``: :func:`boosted_columns` of ``events`` if already computed.
     """
     s = settings or MLFeatureSettings()
     n = len(events)
-    cols = dnn_input_columns(events, selected_jets, client, s)
+    cols = dnn_input_columns(events, selected_jets, client, s, boosted)
     cols["dnn_score"] = np.zeros(n, np.float32)
     if n:
         x = dnn_inputs(cols)

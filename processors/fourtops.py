@@ -9,9 +9,8 @@ it processed per file (so the workflow can prove that nothing was lost).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import awkward as ak
 import hist
@@ -40,8 +39,29 @@ class DatasetInfo:
     lumi_mask: Any = None  # coffea.lumi_tools.LumiMask for data, else None
 
 
-# Adds ML columns for preselected events: (events, selected jets, b-tag WP) -> columns.
-MLColumns = Callable[[ak.Array, ak.Array, float], dict[str, np.ndarray]]
+class Preselected(NamedTuple):
+    """One jet variation's selected jets, counts and preselection masks."""
+
+    jets: ak.Array
+    n_jets: np.ndarray
+    n_b: np.ndarray
+    ht: np.ndarray
+    sel: np.ndarray    # full preselection
+    sel_j: np.ndarray  # N jets only
+    sel_b: np.ndarray  # N jets and N b
+
+
+class MLColumns(Protocol):
+    """Adds ML columns (taggers, event DNN) for preselected events."""
+
+    def boosted(self, events: ak.Array) -> dict[str, np.ndarray]:
+        """Columns that depend on the fat jets only (the same for every jet variation)."""
+        ...
+
+    def __call__(self, events: ak.Array, jets: ak.Array, btag_wp: float,
+                 boosted: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """All ML columns of ``events`` with selected ``jets``; ``boosted`` precomputed."""
+        ...
 
 
 @dataclass
@@ -112,7 +132,6 @@ class FourTopsProcessor(processor.ProcessorABC):
         features: dict[str, list[dict[str, np.ndarray]]] = {}
         cutflow_variations: dict[str, dict[str, dict[str, float]]] = {}
         wp = cfg.btag.working_points[info.era]
-        pre = cfg.preselection
         is_data = info.kind == "data"
         systematics = cfg.systematics
         names = systematics.names if systematics.enabled else []
@@ -121,16 +140,15 @@ class FourTopsProcessor(processor.ProcessorABC):
             jet_sets = jet_variations(base.Jet, base, self.corrections, names, is_data=is_data)
         else:
             jet_sets = {"nominal": base.Jet}
-        for jet_var, all_jets in jet_sets.items():
-            jets = select_jets(all_jets, cfg.jets)
-            if jet_var != "nominal":  # varied pT can change the ordering
-                jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
-            n_jets = ak.to_numpy(ak.num(jets))
-            n_b = count_b_tags(jets, cfg.btag.discriminant, wp)
-            ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
-            sel_j = n_jets >= pre.n_jets_min
-            sel_b = sel_j & (n_b >= pre.n_b_min)
-            sel = sel_b & (ht >= pre.ht_min)
+        selected = {var: self._preselect(all_jets, wp, var != "nominal")
+                    for var, all_jets in jet_sets.items()}
+        # boosted tagging depends on the fat jets only: once for every event that any
+        # jet variation preselects, then sliced per variation
+        boosted = None
+        if self.ml_columns is not None:
+            union = np.logical_or.reduce([p.sel for p in selected.values()])
+            boosted = (union, self.ml_columns.boosted(base[union]))
+        for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
             weights = {"nominal": base_weight}
             if self.corrections is not None:
                 ws = event_weights(base, jets, self.corrections,
@@ -140,8 +158,11 @@ class FourTopsProcessor(processor.ProcessorABC):
                 weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
             # ML columns depend on the jets only: once per jet variation, shared by the
             # weight variations; the processor's own columns (ht, n_jets, ...) win.
-            ml = (self.ml_columns(base[sel], jets[sel], wp)
-                  if self.ml_columns is not None else {})
+            ml = {}
+            if self.ml_columns is not None and boosted is not None:
+                union, columns = boosted
+                ml = self.ml_columns(base[sel], jets[sel], wp,
+                                     {k: v[sel[union]] for k, v in columns.items()})
             for weight_var, w in weights.items():
                 syst = jet_var if weight_var == "nominal" else weight_var
                 steps = {s: {"events": int(m.sum()), "weighted": float(w[m].sum())}
@@ -170,6 +191,19 @@ class FourTopsProcessor(processor.ProcessorABC):
             "entries": {dataset: {filename: n}},
             "missing_trigger_paths": {filename: set(missing_paths)},
         }
+
+    def _preselect(self, all_jets: ak.Array, wp: float, reorder: bool) -> Preselected:
+        """Selected jets, N jets, N b, HT and the preselection masks (all, jets, jets+b)."""
+        cfg, pre = self.config, self.config.preselection
+        jets = select_jets(all_jets, cfg.jets)
+        if reorder:  # varied pT can change the ordering
+            jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
+        n_jets = ak.to_numpy(ak.num(jets))
+        n_b = count_b_tags(jets, cfg.btag.discriminant, wp)
+        ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
+        sel_j = n_jets >= pre.n_jets_min
+        sel_b = sel_j & (n_b >= pre.n_b_min)
+        return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)
 
     def _columns(self, jets: ak.Array, n_jets: np.ndarray, n_b: np.ndarray,
                  ht: np.ndarray, weight: np.ndarray) -> dict[str, np.ndarray]:

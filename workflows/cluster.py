@@ -7,6 +7,7 @@ existing scheduler given by address, or a batch cluster from dask-jobqueue (HTCo
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -69,8 +70,10 @@ def open_executor(spec: ClusterSpec) -> Iterator[processor.ExecutorBase]:
             client = stack.enter_context(Client(cluster))
         else:
             cluster = stack.enter_context(
+                # silence_logs: worker warnings (memory notes, slow shutdown) would bury
+                # the run's own output; errors still show
                 LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                             dashboard_address=None)
+                             dashboard_address=None, silence_logs=logging.ERROR)
             )
             client = stack.enter_context(Client(cluster))
         for plugin in spec.worker_plugins:

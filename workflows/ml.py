@@ -14,22 +14,26 @@ import awkward as ak
 import numpy as np
 
 from analysis.config import AnalysisConfig, MLSettings
-from analysis.ml_features import MLFeatureSettings, ml_feature_columns
+from analysis.ml_features import MLFeatureSettings, boosted_columns, ml_feature_columns
 from inference.dask_plugin import InferencePlugin, WorkerInferenceClient
 
 
 @dataclass
 class InferenceColumns:
-    """``(events, selected_jets, btag_wp) -> {column: array}`` for preselected events."""
+    """The processor's :class:`~processors.fourtops.MLColumns` for preselected events."""
 
     client: WorkerInferenceClient
     features: MLFeatureSettings
 
+    def boosted(self, events: ak.Array) -> dict[str, np.ndarray]:
+        """Boosted-tagger columns: fat jets only, so once per chunk for all variations."""
+        return boosted_columns(events, self.client, self.features)
+
     def __call__(self, events: ak.Array, jets: ak.Array, btag_wp: float,
-                 ) -> dict[str, np.ndarray]:
+                 boosted: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Tagger outputs, event-shape and DNN inputs, and the fold-safe DNN score."""
         settings = self.features.model_copy(update={"btag_wp": btag_wp})
-        return ml_feature_columns(events, jets, self.client, settings)
+        return ml_feature_columns(events, jets, self.client, settings, boosted)
 
 
 def ml_columns_from_settings(ml: MLSettings | None = None, config: AnalysisConfig | None = None,

@@ -37,21 +37,55 @@ def staged_output(outdir: Path) -> Iterator[Path]:
     staging.rename(outdir)
 
 
+def _th1d(values: np.ndarray, variances: np.ndarray, axis: hist.axis.Regular, title: str,
+          ) -> Any:
+    """A TH1D from one slice's bin contents including under/overflow (what uproot would
+    build from the sliced ``hist.Hist``, without the cost of slicing it)."""
+    centers = np.concatenate([[0.0], axis.centers, [0.0]])
+    x_axis = uproot.writing.identify.to_TAxis("xaxis", axis.label or axis.name, len(axis),
+                                              float(axis.edges[0]), float(axis.edges[-1]))
+    return uproot.writing.identify.to_TH1x(
+        fName=None, fTitle=title, data=values.astype(np.float64),
+        fEntries=float(values.sum()), fTsumw=float(values[1:-1].sum()),
+        fTsumw2=float(variances[1:-1].sum()),
+        fTsumwx=float((values * centers)[1:-1].sum()),
+        fTsumwx2=float((values * centers**2)[1:-1].sum()),
+        fSumw2=variances.astype(np.float64), fXaxis=x_axis,
+    )
+
+
+def filled_slices(h: hist.Hist) -> list[tuple[str, str]]:
+    """(process, systematic) pairs present in ``h``: nominal always, a variation only when
+    it holds entries (data have no variations; a grown category axis still lists them)."""
+    view = h.view(flow=True)
+    pairs = []
+    for p, process in enumerate(h.axes["process"]):
+        for q, syst in enumerate(h.axes["systematic"]):
+            cell = view[:, p, q]
+            if syst == "nominal" or np.any(cell["value"] != 0) or np.any(cell["variance"] != 0):
+                pairs.append((process, syst))
+    return pairs
+
+
 def write_histograms_root(hists: dict[str, hist.Hist], path: Path) -> int:
-    """Write every (histogram, region, process, systematic) slice as a TH1D; return the count.
+    """Write each filled (histogram, region, process, systematic) slice as a TH1D (with
+    variances and under/overflow); return the count.
 
     Keys are ``<histogram>/<region>/<process>/<systematic>``.
     """
     count = 0
     with uproot.recreate(path) as f:
         for name, h in hists.items():
-            for region in h.axes["region"]:
-                for process in h.axes["process"]:
-                    for syst in h.axes["systematic"]:
-                        f[f"{name}/{region}/{process}/{syst}"] = h[
-                            {"region": region, "process": process, "systematic": syst}
-                        ]
-                        count += 1
+            axis = h.axes[-1]
+            view = h.view(flow=True)
+            regions, processes, systs = (h.axes[k] for k in ("region", "process", "systematic"))
+            for process, syst in filled_slices(h):
+                p, q = processes.index(process), systs.index(syst)
+                for r, region in enumerate(regions):
+                    cell = view[r, p, q]
+                    f[f"{name}/{region}/{process}/{syst}"] = _th1d(
+                        cell["value"], cell["variance"], axis, name)
+                    count += 1
     return count
 
 

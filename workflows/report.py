@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,26 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
     Written into a staging folder that replaces ``outdir`` only once everything is there.
     """
     out = result.output
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 3)
+        clock = now
+
     with staged_output(outdir) as stage:
         n_hists = write_histograms_root(out["hists"], stage / "histograms.root")
+        lap("histograms")
         write_json(out["cutflow"], stage / "cutflow.json")
         write_json(out.get("cutflow_variations", {}), stage / "cutflow_variations.json")
         rows = write_features(out["features"], stage / "features")
         table = yields_table(out["yields"])
         table.to_csv(stage / "yields.csv", index=False)
+        lap("features_and_tables")
         pngs = plot_all(out["hists"], config.luminosity_fb, stage / "plots") if plots else []
+        lap("plots")
         summary = {
             "complete": True,
             "events_processed": result.events,
@@ -41,6 +54,7 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
             "histogram_slices": n_hists,
             "feature_rows": rows,
             "plots": len(pngs),
+            "writing_seconds": seconds,
             "normalization": {
                 name: {"sumw": ds.sumw, "source": ds.sumw_source,
                        "norm": result.info[name].norm if name in result.info else None}

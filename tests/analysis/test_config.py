@@ -51,6 +51,23 @@ def test_wrong_type_names_field_and_value():
     assert "luminosity_fb" in str(info.value) and "'lots'" in str(info.value)
 
 
+def test_unknown_histogram_variable_names_it_and_suggests():
+    data = _minimal()
+    data["histograms"]["dnn"] = {"variable": "dnn_scor", "bins": 20, "start": 0, "stop": 1}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    msg = str(info.value)
+    assert "dnn_scor" in msg and "dnn_score" in msg and "histograms.dnn" in msg
+
+
+def test_ml_section_rejects_unknown_inference_mode():
+    data = _minimal()
+    data["ml"] = {"inference": {"mode": "carrier-pigeon"}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert "ml.inference.mode" in str(info.value) and "carrier-pigeon" in str(info.value)
+
+
 def test_bad_choice_lists_the_choices():
     data = _minimal()
     data["datasets"]["tt"]["kind"] = "simulation"

@@ -1,16 +1,21 @@
-"""Throughput of the shipped taggers and event DNN on one CPU core, and their outputs on
-the real CMS reference files.
+"""Throughput of the shipped (generator-trained) taggers and event DNN on one CPU core, and
+their outputs on the real CMS reference files.
 
-Usage: python benchmarks/bench_taggers.py [--repository inference/models] [--jets 2000]
+Usage: python benchmarks/bench_taggers.py [--repository inference/models] [--events 1500]
 
-Prints: boosted-tagger jets/s and ms/jet (ONNX Runtime, 1 intra-op thread) per batch size,
-resolved-tagger trijets/s, DNN events/s, the same through the in-process client, and the
+Inputs are freshly generated samples (``simulation.generate_dataset``, seeds not used in
+training): boosted tt̄ fat jets for the boosted tagger, tt̄tt̄ events for the resolved tagger
+and the event DNN. Prints: the held-out metrics of the model cards; boosted-tagger jets/s
+and ms/jet (ONNX Runtime, 1 intra-op thread) at batch 1, 64 and 512
+(``inference.training.report.boosted_speed``); resolved-tagger trijets/s; event-DNN
+events/s (raw ONNX and the full ``dnn_input_columns`` through the in-process client); the
 tagger scores on real fat jets of pfnano.root and real jets of nano_tt_v12.root.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,15 +23,18 @@ import awkward as ak
 import numpy as np
 import onnxruntime as ort
 
-from analysis.ml_features import MLFeatureSettings, dnn_input_columns
+from analysis.ml_features import MLFeatureSettings, dnn_input_columns, dnn_inputs
 from analysis.trijets import trijet_features
+from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.dataset import read_nanoaod
 from inference.training.particles import constituent_tensors, select_fatjets
+from inference.training.report import boosted_speed
 from inference.training.resolved import padded_jets
-from inference.training.toy_events import make_toy_events
+from inference.training.settings import TrainingSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nanoaod"
+BENCH_SEED = 4343  # not a training seed
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -47,64 +55,64 @@ def _rate(sess, feed: dict[str, np.ndarray], batch: int, repeats: int = 3) -> fl
     return n / best
 
 
-def _evaluate(repo: Path) -> None:
-    from inference.training.evaluate import evaluate_boosted, evaluate_event_dnn
-    from inference.training.settings import TrainingSettings
-
-    ts = TrainingSettings()
-    print("held-out boosted tagger (fresh toy seeds):")
-    for k, v in evaluate_boosted(repo, ts, 6000, 8000, seed=9001).items():
-        print(f"  {k}: {v}")
-    print("held-out event DNN (fresh toy seeds):")
-    print(f"  {evaluate_event_dnn(repo, ts, 3000, 40000, seed=9101)}")
+def _cards(repo: Path) -> None:
+    m = read_metadata(repo / "boosted_top_tagger" / "1" / "model.onnx")["metrics"]
+    print("boosted_top_tagger held-out metrics (model card, generated jets):")
+    for name in ("network", "baseline_msd_window_tau32", "baseline_xgboost_pt_msd_tau21_tau32"):
+        r = m[name]
+        print(
+            f"  {name:38s} AUC {r['auc']:.4f}  rej@30% {r['rejection_at_30']:8.0f}  "
+            f"rej@50% {r['rejection_at_50']:8.0f}  ({r['n_signal']} top / "
+            f"{r['n_background']} QCD jets)"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    ap.add_argument("--events", type=int, default=1500, help="toy ttbar_boosted events")
-    ap.add_argument(
-        "--evaluate",
-        action="store_true",
-        help="also measure held-out AUC / rejection / DNN efficiency (minutes)",
-    )
+    ap.add_argument("--events", type=int, default=1500, help="generated tttt events")
+    ap.add_argument("--jets", type=int, default=2000, help="boosted fat jets to time")
     args = ap.parse_args()
     repo = args.repository
-    if args.evaluate:
-        _evaluate(repo)
-    ev = make_toy_events("ttbar_boosted", args.events, seed=77)
+    _cards(repo)
+    from workflows.train import load_sample
+
     s = MLFeatureSettings()
-    tens = constituent_tensors(ev, select_fatjets(ev.FatJet, s.boosted_min_pt, 2.4), 100)
-    print(
-        f"boosted_top_tagger: {len(tens['mask'])} toy fat jets, "
-        f"<n constituents> = {tens['mask'].sum(axis=(1, 2)).mean():.1f}, pad 100"
-    )
-    sess = _session(repo / "boosted_top_tagger" / "1" / "model.onnx")
-    for batch in (1, 64, 512):
-        r = _rate(sess, tens, batch)
-        print(f"  ORT 1 thread, batch {batch:4d}: {r:9.0f} jets/s  {1e3 / r:.3f} ms/jet")
-    pj, n = padded_jets(ev.Jet[(ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)], 8)
-    feats, valid = trijet_features(pj, n, 8)
+    with tempfile.TemporaryDirectory(prefix="bench-taggers-") as tmp:
+        sp = boosted_speed(repo, Path(tmp), n_jets=args.jets)
+        print(
+            f"boosted_top_tagger: {sp['n_jets']} generated boosted-tt̄ top jets, "
+            f"<n constituents> = {sp['mean_constituents']:.1f}, pad 100"
+        )
+        for batch in (1, 64, 512):
+            print(
+                f"  ORT 1 thread, batch {batch:4d}: {sp[f'jets_per_s_batch{batch}']:9.0f} "
+                f"jets/s  {sp[f'ms_per_jet_batch{batch}']:.3f} ms/jet"
+            )
+        ev = load_sample("tttt", args.events, BENCH_SEED, TrainingSettings(), data_dir=Path(tmp))
+    jets = ev.Jet[(ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)]
+    pj, n = padded_jets(jets, s.resolved_max_jets)
+    feats, valid = trijet_features(pj, n, s.resolved_max_jets)
     x = feats[valid]
     r = _rate(
         _session(repo / "resolved_top_tagger" / "1" / "model.onnx"), {"trijet_features": x}, 4096
     )
-    print(f"resolved_top_tagger: {r:.0f} trijets/s (batch 4096, {len(x)} trijets)")
+    print(f"resolved_top_tagger: {r:.0f} trijets/s (batch 4096, {len(x)} trijets, generated tttt)")
 
     from inference.client import make_client
 
     client = make_client(InferenceSettings(repository=repo))
-    jets = ev.Jet[(ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)]
+    n_fj = int(ak.sum(select_fatjets(ev.FatJet, s.boosted_min_pt, s.boosted_max_abs_eta)))
     t = time.perf_counter()
     cols = dnn_input_columns(ev, jets, client, s)
     dt = time.perf_counter() - t
     print(
         f"dnn_input_columns via in-process client: {len(ev) / dt:.0f} events/s "
-        f"({len(ev)} events, {len(tens['mask'])} fat jets tagged)"
+        f"({len(ev)} generated tttt events, {n_fj} fat jets tagged)"
     )
-    xd = np.stack([cols[k] for k in cols], axis=1).astype(np.float32)
+    xd = dnn_inputs(cols)
     r = _rate(_session(repo / "event_dnn_fold0" / "1" / "model.onnx"), {"features": xd}, 4096)
-    print(f"event_dnn_fold0: {r:.0f} events/s")
+    print(f"event_dnn_fold0: {r:.0f} events/s (batch 4096)")
 
     if (SHARED / "pfnano.root").is_file():
         real = read_nanoaod(SHARED / "pfnano.root")

@@ -9,7 +9,11 @@ measured on held-out events and stored in each model's metadata (and returned).
 Generated samples: the boosted-top signal is generator tt̄ with a harder top-pT spectrum
 (``GeneratorSettings.processes["ttbar"].top_pt_scale_gev`` raised to
 ``TrainingSettings.generated.boosted_top_pt_scale_gev``; everything else is the generator's
-tt̄), the background QCD fat jets come from the generator's ``qcd`` process. The resolved
+tt̄), the background QCD training fat jets from the generator's ``qcd`` process with a
+harder leading-pair spectrum (``qcd_leading_pt_power`` lowered to
+``TrainingSettings.generated.boosted_qcd_pt_power``, ``qcd_boosted``), so that heavy
+two-prong QCD jets at high pT, the tail that limits the rejection, are as well populated as
+the tops. The held-out QCD jets come from the unmodified ``qcd`` process. The resolved
 tagger and the event DNN use the generator's samples unchanged.
 """
 
@@ -40,7 +44,11 @@ from inference.training.dataset import (
     substructure_baseline_score,
 )
 from inference.training.metrics import auc, signal_efficiency_at, tagger_metrics
-from inference.training.particles import PARTICLE_FEATURES, fit_preprocessing
+from inference.training.particles import (
+    PARTICLE_FEATURES,
+    fit_jet_preprocessing,
+    fit_preprocessing,
+)
 from inference.training.settings import Preselection, TrainingSettings
 from inference.training.truth import LABEL_QCD, LABEL_TOP
 
@@ -49,14 +57,19 @@ Source = Literal["generated", "toy"]
 SOURCES = ("generated", "toy")
 MODELS = ("boosted_top_tagger", "resolved_top_tagger", "event_dnn")
 #: training-sample name -> generator process (``ttbar_boosted`` = tt̄ with harder tops)
-_GENERATED_NAME = {"ttbar_boosted": "ttbar"}
+_GENERATED_NAME = {"ttbar_boosted": "ttbar", "qcd_boosted": "qcd"}
 
 
 def generator_settings(process: str, settings: TrainingSettings):
-    """``GeneratorSettings`` for a training sample (``ttbar_boosted``: harder top pT)."""
+    """``GeneratorSettings`` for a training sample (``ttbar_boosted``: harder top pT;
+    ``qcd_boosted``: QCD with a harder leading-pair pT spectrum)."""
     from simulation.settings import GeneratorSettings
 
     gen = GeneratorSettings()
+    if process == "qcd_boosted":
+        return gen.model_copy(
+            update={"qcd_leading_pt_power": settings.generated.boosted_qcd_pt_power}
+        )
     if process != "ttbar_boosted":
         return gen
     procs = dict(gen.processes)
@@ -152,6 +165,11 @@ def _samples_card(
             "ttbar_boosted": "generator ttbar with top_pt_scale_gev = "
             f"{settings.generated.boosted_top_pt_scale_gev:g}",
         }
+        if "qcd_boosted" in parts:
+            card["generator"]["qcd_boosted"] = (
+                "generator qcd with qcd_leading_pt_power = "
+                f"{settings.generated.boosted_qcd_pt_power:g} (default spectrum for held-out qcd)"
+            )
     return card
 
 
@@ -168,7 +186,7 @@ def _boosted_sample(
     process: str, n_events: int, seed: int, settings: TrainingSettings, source: Source, d: Path
 ) -> Iterator[dict[str, np.ndarray]]:
     """Labelled fat-jet tensors of one sample, file by file (top jets, or QCD for ``qcd``)."""
-    label = LABEL_QCD if process == "qcd" else LABEL_TOP
+    label = LABEL_QCD if process.startswith("qcd") else LABEL_TOP
     if source == "toy":
         yield boosted_jets(
             load_sample(process, n_events, seed, settings, source), settings.boosted, label
@@ -180,10 +198,9 @@ def _boosted_sample(
 
 
 def _boosted_scores(session, data: dict[str, np.ndarray], batch: int = 512) -> np.ndarray:
+    names = [i.name for i in session.get_inputs()]
     out = [
-        session.run(["score"], {k: data[k][s : s + batch] for k in ("points", "features", "mask")})[
-            0
-        ][:, 0]
+        session.run(["score"], {k: data[k][s : s + batch] for k in names})[0][:, 0]
         for s in range(0, len(data["mask"]), batch)
     ]
     return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -198,16 +215,17 @@ def train_boosted_tagger(
     """Train, evaluate against the substructure baselines, export and write the tagger.
 
     Held-out metrics come from an independent sample (other seeds): top jets of
-    ``ttbar_boosted`` and QCD jets, evaluated file by file with the exported ONNX model.
-    Baselines on the same jets: the cut-based tag (soft-drop mass window and tau32) and an
-    xgboost on (pT, msd, tau21, tau32) trained on the network's training jets.
+    ``ttbar_boosted`` and QCD jets of the generator's default ``qcd``, evaluated file by
+    file with the exported ONNX model. Baselines on the same jets: the cut-based tag
+    (soft-drop mass window and tau32) and an xgboost on (pT, msd, tau21, tau32) trained on
+    the network's training jets.
     """
     import xgboost as xgb
 
     s, sz, seed = settings.boosted, settings.sizes, settings.seed
     parts = {
         "ttbar_boosted": (sz.boosted_signal, seed + 1),
-        "qcd": (sz.boosted_background, seed + 2),
+        "qcd_boosted": (sz.boosted_background, seed + 2),
     }
     held_out = {
         "ttbar_boosted": (sz.boosted_eval_signal, seed + 3),
@@ -222,7 +240,8 @@ def train_boosted_tagger(
             ]
         )
         pre = fit_preprocessing(train["features"], train["mask"])
-        model = particlenet.train_particlenet(train, train["label"], pre, s, seed)
+        jet_pre = fit_jet_preprocessing(train["jet_features"]) if s.jet_features else None
+        model = particlenet.train_particlenet(train, train["label"], pre, s, seed, jet_pre)
         bdt = xgb.XGBClassifier(
             n_estimators=200, max_depth=4, learning_rate=0.1, n_jobs=1, random_state=seed
         )
@@ -254,10 +273,10 @@ def train_boosted_tagger(
                 repo_dir,
                 "boosted_top_tagger",
                 path,
-                description="ParticleNet-style EdgeConv top tagger with Lorentz pooling for AK8 "
-                f"jets (pT > {s.min_fatjet_pt:g} GeV): fully merged t->bqq' (all within 0.8) "
-                "vs QCD",
-                inputs=cards.boosted_inputs(pre, s.pad_length),
+                description="ParticleNet-style EdgeConv top tagger with Lorentz pooling and "
+                f"jet-level substructure inputs for AK8 jets (pT > {s.min_fatjet_pt:g} GeV): "
+                "fully merged t->bqq' (all within 0.8) vs QCD",
+                inputs=cards.boosted_inputs(pre, s.pad_length, jet_pre),
                 outputs=[{"name": "score", "shape": [1], "meaning": "P(top) in [0, 1]"}],
                 training_samples=_samples_card(source, parts, settings, held_out),
                 metrics=metrics,
@@ -516,3 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         f"in {time.perf_counter() - start:.0f} s"
     )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,7 +12,7 @@ from analysis.ml_features import DNN_FEATURES
 from analysis.trijets import TRIJET_FEATURES
 from inference.metadata import set_metadata
 from inference.repository import write_model
-from inference.training.particles import PARTICLE_FEATURES, POINT_FEATURES
+from inference.training.particles import JET_FEATURES, PARTICLE_FEATURES, POINT_FEATURES
 
 LICENSE = "BSD-3-Clause"
 MODEL_VERSION = "1"
@@ -22,9 +22,30 @@ def _features(spec: tuple[tuple[str, str, str], ...]) -> list[dict[str, str]]:
     return [{"name": n, "meaning": m, "units": u} for n, m, u in spec]
 
 
-def boosted_inputs(preprocessing: list[dict], pad_length: int) -> list[dict[str, Any]]:
-    """``inputs`` metadata of the boosted top tagger."""
+def boosted_inputs(
+    preprocessing: list[dict], pad_length: int, jet_preprocessing: list[dict] | None = None
+) -> list[dict[str, Any]]:
+    """``inputs`` metadata of the boosted top tagger (``jet_features`` when it has them)."""
     nf = len(PARTICLE_FEATURES)
+    jet = (
+        [
+            {
+                "name": "jet_features",
+                "shape": [len(JET_FEATURES)],
+                "dtype": "float32",
+                "order": _features(JET_FEATURES),
+                "preprocessing": {
+                    "applied_in_model": True,
+                    "formula": "clip((x - median) * norm_factor, lower_bound, upper_bound)",
+                    "variables": jet_preprocessing,
+                },
+                "meaning": "raw fat-jet substructure from NanoAOD FatJet branches, fed to the "
+                "classifier head (inference.training.particles.jet_level_features)",
+            }
+        ]
+        if jet_preprocessing
+        else []
+    )
     return [
         {
             "name": "points",
@@ -57,6 +78,7 @@ def boosted_inputs(preprocessing: list[dict], pad_length: int) -> list[dict[str,
             "pad_length": pad_length,
             "meaning": "1 for real constituents, 0 for padding",
         },
+        *jet,
     ]
 
 

@@ -43,7 +43,7 @@ def evaluate_boosted(
     base_train, test = split_by_event(data, 0.5, seed)
     client = make_client(InferenceSettings(repository=repo_dir))
     try:
-        feed = {k: test[k] for k in ("points", "features", "mask")}
+        feed = {k: test[k] for k in ("points", "features", "mask", "jet_features")}
         net = client.infer("boosted_top_tagger", feed, ["score"])["score"][:, 0]
     finally:
         client.close()

@@ -16,6 +16,11 @@ learned per-constituent weights in [0, 1] (a learned grooming / subjet assignmen
 the EdgeConv embeddings) form weighted sums of these four-momenta; the masses of every
 head and of every pair of heads, and each head's pT fraction, enter the classifier head.
 So the network can measure groomed jet and subjet (W) masses directly.
+
+Jet-level features (as the weaver ParticleNet trainings do for mass-aware taggers): the
+fat jet's pT, mass, soft-drop mass, tau21 and tau32 from NanoAOD (``jet_features`` input,
+:data:`~inference.training.particles.JET_FEATURES`), standardised inside the graph, are
+concatenated to the pooled constituent embedding before the fully connected head.
 """
 
 from __future__ import annotations
@@ -79,7 +84,8 @@ class EdgeConvBlock(nn.Module):
 
 
 class ParticleNetLite(nn.Module):
-    """Inputs points (B,2,P), features (B,F,P), mask (B,1,P); output top probability (B,1)."""
+    """Inputs points (B,2,P), features (B,F,P), mask (B,1,P) and, when built with jet
+    standardisation, jet_features (B,J); output top probability (B,1)."""
 
     def __init__(
         self,
@@ -89,10 +95,20 @@ class ParticleNetLite(nn.Module):
         norm: np.ndarray,
         lower: float = -5.0,
         upper: float = 5.0,
+        jet_median: np.ndarray | None = None,
+        jet_norm: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.register_buffer("median", torch.tensor(median, dtype=torch.float32).view(1, 1, -1))
         self.register_buffer("norm", torch.tensor(norm, dtype=torch.float32).view(1, 1, -1))
+        self.n_jet = 0 if jet_median is None else len(jet_median)
+        if self.n_jet:
+            self.register_buffer(
+                "jet_median", torch.tensor(jet_median, dtype=torch.float32).view(1, -1)
+            )
+            self.register_buffer(
+                "jet_norm", torch.tensor(jet_norm, dtype=torch.float32).view(1, -1)
+            )
         self.lower, self.upper = lower, upper
         self.k = settings.k_neighbours
         self.dynamic = settings.dynamic_graph
@@ -115,14 +131,18 @@ class ParticleNetLite(nn.Module):
             self.register_buffer("pair_b", pairs[1].clone())
             # per head: m, log(1+m), pT fraction; per pair of heads: m, log(1+m)
             n_lorentz = 3 * self.n_heads + 2 * pairs.shape[1]
-        self.head = nn.Sequential(
-            nn.Linear(c_in + n_lorentz, settings.fc_channels),
-            nn.ReLU(),
-            nn.Dropout(0.1),
-            nn.Linear(settings.fc_channels, 1),
-        )
+        layers: list[nn.Module] = []
+        prev = c_in + n_lorentz + self.n_jet
+        for _ in range(settings.fc_layers):
+            layers += [nn.Linear(prev, settings.fc_channels), nn.ReLU(), nn.Dropout(0.1)]
+            prev = settings.fc_channels
+        self.head = nn.Sequential(*layers, nn.Linear(prev, 1))
 
-    def logits(self, points, features, mask):
+    @property
+    def input_names(self) -> list[str]:
+        return ["points", "features", "mask", *(["jet_features"] if self.n_jet else [])]
+
+    def logits(self, points, features, mask, jet_features=None):
         """Pre-sigmoid score (B, 1)."""
         m = mask.transpose(1, 2)  # (B, P, 1)
         raw = features.transpose(1, 2)
@@ -138,6 +158,9 @@ class ParticleNetLite(nn.Module):
         pooled = x.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
         if self.n_heads:
             pooled = torch.cat([pooled, self._lorentz(raw, x, m)], dim=1)
+        if self.n_jet:
+            j = (jet_features - self.jet_median) * self.jet_norm
+            pooled = torch.cat([pooled, torch.clamp(j, self.lower, self.upper)], dim=1)
         return self.head(pooled)
 
     def _lorentz(self, raw: torch.Tensor, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -164,8 +187,8 @@ class ParticleNetLite(nn.Module):
         frac = torch.sqrt(heads[..., 0] ** 2 + heads[..., 1] ** 2 + 1e-6) / pt_jet
         return torch.cat([mh, torch.log(1.0 + mh), frac, mp, torch.log(1.0 + mp)], dim=1)
 
-    def forward(self, points, features, mask):
-        return torch.sigmoid(self.logits(points, features, mask))
+    def forward(self, points, features, mask, jet_features=None):
+        return torch.sigmoid(self.logits(points, features, mask, jet_features))
 
 
 def train_particlenet(
@@ -174,17 +197,22 @@ def train_particlenet(
     preprocessing: list[dict],
     settings: BoostedTaggerSettings,
     seed: int,
+    jet_preprocessing: list[dict] | None = None,
 ) -> ParticleNetLite:
-    """Train on padded constituents (``points``, ``features``, ``mask``) with 0/1 labels."""
+    """Train on padded constituents (``points``, ``features``, ``mask``; ``jet_features``
+    too when ``jet_preprocessing`` is given) with 0/1 labels."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    jp = jet_preprocessing or []
     model = ParticleNetLite(
         data["features"].shape[1],
         settings,
         np.array([p["median"] for p in preprocessing]),
         np.array([p["norm_factor"] for p in preprocessing]),
+        jet_median=np.array([p["median"] for p in jp]) if jp else None,
+        jet_norm=np.array([p["norm_factor"] for p in jp]) if jp else None,
     )
-    tensors = [torch.from_numpy(data[k]) for k in ("points", "features", "mask")]
+    tensors = [torch.from_numpy(data[k]) for k in model.input_names]
     y = torch.from_numpy(labels.astype(np.float32)).view(-1, 1)
     # balance classes so the score does not encode the sample composition
     pos = float(labels.mean())
@@ -218,22 +246,22 @@ def predict(model: ParticleNetLite, data: dict[str, np.ndarray], batch: int = 20
     out = []
     with torch.no_grad():
         for s in range(0, len(data["mask"]), batch):
-            args = [
-                torch.from_numpy(data[k][s : s + batch]) for k in ("points", "features", "mask")
-            ]
+            args = [torch.from_numpy(data[k][s : s + batch]) for k in model.input_names]
             out.append(model(*args).numpy()[:, 0])
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def export_onnx(model: ParticleNetLite, pad_length: int, n_features: int, path: str) -> None:
-    """Export with a dynamic batch axis; inputs points/features/mask, output ``score``."""
+    """Export with a dynamic batch axis; inputs ``model.input_names``, output ``score``."""
     model.eval()
-    args = (
+    args: tuple[torch.Tensor, ...] = (
         torch.zeros(2, 2, pad_length),
         torch.zeros(2, n_features, pad_length),
         torch.ones(2, 1, pad_length),
     )
-    names = ["points", "features", "mask"]
+    if model.n_jet:
+        args = (*args, torch.zeros(2, model.n_jet))
+    names = model.input_names
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation / tracer notices
         torch.onnx.export(

@@ -3,10 +3,12 @@
 From NanoAOD/PFNano collections ``FatJet``, ``FatJetPFCands`` (jetIdx, pFCandsIdx) and
 ``PFCands`` this builds, per selected fat jet, the constituents sorted by pT and padded /
 clipped to ``pad_length``: ``points`` (n, 2, P) = (delta eta, delta phi) to the jet axis,
-``features`` (n, F, P) in the order of :data:`PARTICLE_FEATURES`, and ``mask`` (n, 1, P).
-Features are raw physics values; the standardisation (weaver ``preprocess.json`` style:
-median, norm_factor, clip bounds) is part of the exported ONNX graph and documented in
-its metadata.
+``features`` (n, F, P) in the order of :data:`PARTICLE_FEATURES`, ``mask`` (n, 1, P), and
+``jet_features`` (n, J) in the order of :data:`JET_FEATURES` (the NanoAOD fat-jet
+substructure that weaver-style ParticleNet trainings feed to the classifier head: pT, mass,
+soft-drop mass, tau21, tau32). Features are raw physics values; the standardisation
+(weaver ``preprocess.json`` style: median, norm_factor, clip bounds) is part of the
+exported ONNX graph and documented in its metadata.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ PARTICLE_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("tanh_dz", "tanh(dz / 0.1 cm); 0 for neutrals or when dz is not stored", ""),
 )
 POINT_FEATURES = ("delta_eta", "delta_phi")
+#: (name, meaning, units) of each per-jet feature (NanoAOD ``FatJet`` branches), in order.
+JET_FEATURES: tuple[tuple[str, str, str], ...] = (
+    ("log_pt", "log(FatJet_pt)", "log GeV"),
+    ("log_mass", "log(1 + FatJet_mass / 1 GeV)", ""),
+    ("msoftdrop", "FatJet_msoftdrop (soft drop z_cut 0.1, beta 0)", "GeV"),
+    ("tau21", "FatJet_tau2 / FatJet_tau1 (1 when tau1 = 0)", ""),
+    ("tau32", "FatJet_tau3 / FatJet_tau2 (1 when tau2 = 0)", ""),
+)
 IMPACT_SCALE_CM = 0.1  # b-hadron tracks have d0 of O(0.01-0.1) cm (c*tau_B ~ 0.045 cm, PDG)
 
 
@@ -51,6 +61,28 @@ def has_constituents(events: ak.Array) -> bool:
     return {"FatJet", "FatJetPFCands", "PFCands"} <= fields
 
 
+def jet_level_features(fatjets: ak.Array) -> np.ndarray:
+    """(n, len(JET_FEATURES)) float32 array for flat fat jets (missing branches: 0 / 1)."""
+    fields = set(ak.fields(fatjets))
+
+    def col(name: str, default: float) -> np.ndarray:
+        if name not in fields:
+            return np.full(len(fatjets), default, np.float64)
+        return ak.to_numpy(fatjets[name]).astype(np.float64)
+
+    t1, t2, t3 = col("tau1", 0.0), col("tau2", 0.0), col("tau3", 0.0)
+    return np.stack(
+        [
+            np.log(np.maximum(col("pt", 1.0), 1e-3)),
+            np.log1p(np.maximum(col("mass", 0.0), 0.0)),
+            col("msoftdrop", 0.0),
+            np.where(t1 > 0, t2 / np.where(t1 > 0, t1, 1.0), 1.0),
+            np.where(t2 > 0, t3 / np.where(t2 > 0, t2, 1.0), 1.0),
+        ],
+        axis=1,
+    ).astype(np.float32)
+
+
 def constituent_tensors(
     events: ak.Array, jet_mask: ak.Array, pad_length: int
 ) -> dict[str, np.ndarray]:
@@ -58,7 +90,7 @@ def constituent_tensors(
 
     Jets come out in event order, then in their order within the event (as
     ``ak.flatten(events.FatJet[jet_mask])``). Returns ``points``, ``features``, ``mask``
-    (float32) ready for the tagger.
+    and ``jet_features`` (float32), the inputs of the shipped boosted tagger.
     """
     n_fj = ak.to_numpy(ak.num(events.FatJet.pt)).astype(np.int64)
     fj_offsets = np.concatenate([[0], np.cumsum(n_fj)])[:-1]
@@ -71,6 +103,7 @@ def constituent_tensors(
             "points": np.zeros((0, 2, pad_length), np.float32),
             "features": np.zeros((0, nf, pad_length), np.float32),
             "mask": z,
+            "jet_features": np.zeros((0, len(JET_FEATURES)), np.float32),
         }
     link = events.FatJetPFCands
     cands = events.PFCands[link.pFCandsIdx]
@@ -135,7 +168,31 @@ def constituent_tensors(
     points[rows, 0, cols], points[rows, 1, cols] = deta, dphi
     mask = np.zeros((n_sel, 1, pad_length), np.float32)
     mask[rows, 0, cols] = 1.0
-    return {"points": points, "features": features, "mask": mask}
+    jet_features = jet_level_features(ak.flatten(fj))
+    return {"points": points, "features": features, "mask": mask, "jet_features": jet_features}
+
+
+def _standardisation(name: str, x: np.ndarray, fixed: bool) -> dict[str, float]:
+    if fixed or x.size == 0:
+        med, norm = 0.0, 1.0
+    else:
+        lo, med, hi = np.percentile(x, [16, 50, 84])
+        norm = 1.0 / max((hi - lo) / 2.0, 1e-3)
+    return {
+        "name": name,
+        "median": float(med),
+        "norm_factor": float(norm),
+        "lower_bound": -5.0,
+        "upper_bound": 5.0,
+    }
+
+
+def fit_jet_preprocessing(jet_features: np.ndarray) -> list[dict[str, float]]:
+    """Weaver-style standardisation (median, 1 / half 16-84 % width, clip +-5) per jet feature."""
+    return [
+        _standardisation(name, jet_features[:, k].astype(np.float64), fixed=False)
+        for k, (name, _m, _u) in enumerate(JET_FEATURES)
+    ]
 
 
 def fit_preprocessing(features: np.ndarray, mask: np.ndarray) -> list[dict[str, float]]:
@@ -145,21 +202,9 @@ def fit_preprocessing(features: np.ndarray, mask: np.ndarray) -> list[dict[str, 
     keep median 0, norm 1. Values are clipped to [-5, 5] after scaling.
     """
     real = mask[:, 0, :] > 0
-    out = []
-    for k, (name, _meaning, _units) in enumerate(PARTICLE_FEATURES):
-        x = features[:, k, :][real]
-        if name.startswith("is_") or name == "charge" or x.size == 0:
-            med, norm = 0.0, 1.0
-        else:
-            lo, med, hi = np.percentile(x, [16, 50, 84])
-            norm = 1.0 / max((hi - lo) / 2.0, 1e-3)
-        out.append(
-            {
-                "name": name,
-                "median": float(med),
-                "norm_factor": float(norm),
-                "lower_bound": -5.0,
-                "upper_bound": 5.0,
-            }
+    return [
+        _standardisation(
+            name, features[:, k, :][real], fixed=name.startswith("is_") or name == "charge"
         )
-    return out
+        for k, (name, _meaning, _units) in enumerate(PARTICLE_FEATURES)
+    ]

@@ -48,9 +48,9 @@ def boosted_speed(repo: Path, data_dir: Path, n_jets: int = 2000) -> dict[str, f
 
     ev = load_sample("ttbar_boosted", 6000, 4242, TrainingSettings(), data_dir=data_dir)
     jets = boosted_jets(ev, TrainingSettings().boosted, LABEL_TOP)
-    feed = {k: jets[k][:n_jets] for k in ("points", "features", "mask")}
-    n = len(feed["mask"])
     sess = _session(repo / "boosted_top_tagger" / "1" / "model.onnx")
+    feed = {i.name: jets[i.name][:n_jets] for i in sess.get_inputs()}
+    n = len(feed["mask"])
     out = {"n_jets": n, "mean_constituents": float(feed["mask"].sum(axis=(1, 2)).mean())}
     for batch in (1, 64, 512):
         m = n if batch > 1 else min(n, 500)

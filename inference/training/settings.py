@@ -49,11 +49,15 @@ class BoostedTaggerSettings(BaseModel):
     k_neighbours: int = 8
     edge_channels: tuple[tuple[int, ...], ...] = ((32,), (48,))
     dynamic_graph: bool = Field(True, description="kNN in feature space after block 1")
-    fc_channels: int = 48
+    fc_channels: int = 64
+    fc_layers: int = Field(3, ge=1, description="hidden layers of the classifier head")
+    jet_features: bool = Field(
+        True, description="feed FatJet pT, mass, msoftdrop, tau21, tau32 to the head"
+    )
     lorentz_heads: int = Field(
         6, ge=0, description="learned weighted four-momentum sums whose masses feed the head"
     )
-    epochs: int = 6
+    epochs: int = 4
     batch_size: int = 256
     learning_rate: float = 3e-3
     min_fatjet_pt: float = Field(300.0, description="fat-jet pT threshold, GeV")
@@ -91,9 +95,11 @@ class SampleSizes(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     boosted_signal: int = 12000
-    boosted_background: int = 10000
+    boosted_background: int = Field(10000, description="qcd_boosted events (harder pT)")
     boosted_eval_signal: int = Field(8000, description="independent held-out sample")
-    boosted_eval_background: int = Field(40000, description="independent held-out QCD")
+    boosted_eval_background: int = Field(
+        60000, description="independent held-out QCD (generator default spectrum)"
+    )
     resolved_per_process: int = 2000
     dnn_signal: int = 4000
     dnn_background: int = 20000
@@ -109,6 +115,10 @@ class GeneratedSamples(BaseModel):
     # the generator's tt̄ has top pT ~ Gamma(k=2, 62 GeV): merged tops (pT >~ 2 m_t / 0.8)
     # are rare, so the boosted-tagger signal uses tt̄ with a harder spectrum (mean 2 x this)
     boosted_top_pt_scale_gev: float = Field(150.0, gt=0)
+    # likewise the QCD training jets: dN/dpT ~ pT^-power of the QCD pair, generator default 4;
+    # a harder spectrum gives as many high-pT (heavy, two-prong) QCD fat jets as tops, the
+    # tail that limits the rejection. Held-out QCD keeps the generator default.
+    boosted_qcd_pt_power: float = Field(2.5, gt=1)
     luminosity_fb: float = Field(138.0, gt=0, description="Run 2 (CMS-LUM-17-003 etc.)")
 
 

@@ -11,8 +11,10 @@ import torch
 from inference.training.dataset import read_nanoaod
 from inference.training.particlenet import ParticleNetLite, export_onnx, predict
 from inference.training.particles import (
+    JET_FEATURES,
     PARTICLE_FEATURES,
     constituent_tensors,
+    fit_jet_preprocessing,
     fit_preprocessing,
     select_fatjets,
 )
@@ -35,6 +37,10 @@ def _events():
             "eta": [[0.0, 1.0], []],
             "phi": [[3.1, 0.0], []],
             "mass": [[170.0, 50.0], []],
+            "msoftdrop": [[160.0, 20.0], []],
+            "tau1": [[0.4, 0.3], []],
+            "tau2": [[0.2, 0.0], []],
+            "tau3": [[0.1, 0.0], []],
         }
     )
     pf = ak.zip(
@@ -67,6 +73,21 @@ def test_constituents_sorted_padded_and_relative_to_axis():
     assert f[IDX["is_photon"], 0] == 1 and f[IDX["is_neutral_hadron"], 1] == 1
     assert f[IDX["charge"], 2] == 1 and abs(f[IDX["tanh_d0"], 2] - np.tanh(0.5)) < 1e-6
     assert not f[:, 3:].any()
+    jf = dict(zip([n for n, _, _ in JET_FEATURES], t["jet_features"][0], strict=True))
+    np.testing.assert_allclose(
+        [jf["log_pt"], jf["log_mass"], jf["msoftdrop"], jf["tau21"], jf["tau32"]],
+        [np.log(500.0), np.log(171.0), 160.0, 0.5, 0.5],
+        rtol=1e-5,
+    )
+
+
+def test_jet_features_default_when_tau_is_zero_and_empty_selection():
+    ev = _events()
+    t = constituent_tensors(ev, select_fatjets(ev.FatJet, 100, 2.4), pad_length=5)
+    assert t["jet_features"].shape == (2, len(JET_FEATURES))
+    assert t["jet_features"][1, 4] == 1.0  # tau2 = 0: tau32 set to 1
+    none = constituent_tensors(ev, select_fatjets(ev.FatJet, 5000, 2.4), pad_length=5)
+    assert none["jet_features"].shape == (0, len(JET_FEATURES))
 
 
 def test_constituent_counts_match_real_pfnano(nanoaod_dir):
@@ -80,7 +101,7 @@ def test_constituent_counts_match_real_pfnano(nanoaod_dir):
     assert t["mask"].sum(axis=(1, 2)).astype(int).tolist() == [min(n, 100) for n in expected]
 
 
-def _model_and_inputs(seed=0, n=7):
+def _model_and_inputs(seed=0, n=7, jet=False):
     rng = np.random.default_rng(seed)
     s = BoostedTaggerSettings(pad_length=30)
     feats = rng.normal(size=(n, NF, 30)).astype(np.float32)
@@ -90,19 +111,30 @@ def _model_and_inputs(seed=0, n=7):
         "features": feats * mask,
         "mask": mask,
     }
+    jp = None
+    if jet:
+        data["jet_features"] = rng.normal(size=(n, len(JET_FEATURES))).astype(np.float32)
+        jp = fit_jet_preprocessing(data["jet_features"])
     torch.manual_seed(seed)
     pre = fit_preprocessing(data["features"], data["mask"])
     model = ParticleNetLite(
-        NF, s, np.array([p["median"] for p in pre]), np.array([p["norm_factor"] for p in pre])
+        NF,
+        s,
+        np.array([p["median"] for p in pre]),
+        np.array([p["norm_factor"] for p in pre]),
+        jet_median=np.array([p["median"] for p in jp]) if jp else None,
+        jet_norm=np.array([p["norm_factor"] for p in jp]) if jp else None,
     ).eval()
     return model, data
 
 
-def test_onnx_export_matches_torch_with_dynamic_batch(tmp_path):
-    model, data = _model_and_inputs()
+@pytest.mark.parametrize("jet", [False, True])
+def test_onnx_export_matches_torch_with_dynamic_batch(tmp_path, jet):
+    model, data = _model_and_inputs(jet=jet)
     path = tmp_path / "m.onnx"
     export_onnx(model, 30, NF, str(path))
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == list(data)
     ref = predict(model, data)
     for sl in (slice(0, 1), slice(0, 7)):
         got = sess.run(["score"], {k: v[sl] for k, v in data.items()})[0][:, 0]

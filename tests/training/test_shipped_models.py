@@ -40,18 +40,20 @@ def test_shipped_model_is_valid_small_and_documented(name):
 
 
 def test_boosted_card_reports_network_and_baselines_on_generated_jets():
-    # Held-out generated jets (independent seeds). The target was 2x the baseline's
-    # rejection at 50 % efficiency; the shipped network does NOT reach it (see the card and
-    # the report): it has the best AUC among cut-based and network taggers, but the
-    # soft-drop window + tau32 cut rejects more QCD at 50 % efficiency. This guards the
-    # numbers we have, not the goal.
+    # Held-out generated jets (independent seeds, generator-default QCD), the same jets for
+    # the network and both baselines. Goal: the network rejects at least twice as much QCD
+    # as the cut-based tag (soft-drop window + tau32) at 50 % top efficiency. Enough QCD
+    # jets that a rejection of ~2000 is measured from tens of passing jets, not a bound.
     m = read_metadata(DEFAULT_REPOSITORY / "boosted_top_tagger" / "1" / "model.onnx")["metrics"]
     net, cut = m["network"], m["baseline_msd_window_tau32"]
     xgb = m["baseline_xgboost_pt_msd_tau21_tau32"]
-    assert net["n_background"] == cut["n_background"] == xgb["n_background"] > 20_000
-    assert net["n_signal"] > 2000
+    assert net["n_background"] == cut["n_background"] == xgb["n_background"] > 60_000
+    assert net["n_signal"] == cut["n_signal"] > 2000
     assert net["auc"] > cut["auc"] > 0.95
-    assert net["rejection_at_50"] > 50
+    assert net["rejection_at_50"] >= 2 * cut["rejection_at_50"]
+    assert net["rejection_at_30"] > cut["rejection_at_30"]
+    assert not net["rejection_at_50_is_lower_bound"]
+    assert net["n_background"] / net["rejection_at_50"] >= 20  # passing QCD jets measured
 
 
 def test_dnn_cards_state_their_training_parity():

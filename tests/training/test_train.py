@@ -15,12 +15,15 @@ from inference.client import make_client
 from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.metrics import auc
+from inference.training.resolved import trijet_dataset
 from inference.training.settings import (
     BoostedTaggerSettings,
     EventDNNSettings,
+    ResolvedTaggerSettings,
     SampleSizes,
     TrainingSettings,
 )
+from inference.training.truth import LABEL_TOP, hadronic_top_decays, label_fatjets
 from workflows.train import (
     _preselect,
     load_sample,
@@ -67,6 +70,7 @@ def test_boosted_training_is_deterministic_for_a_seed(tmp_path, data_dir):
         "points": np.zeros((1, 2, 100), np.float32),
         "features": np.random.default_rng(0).normal(size=(1, 15, 100)).astype(np.float32),
         "mask": np.ones((1, 1, 100), np.float32),
+        "jet_features": np.array([[6.0, 5.0, 150.0, 0.5, 0.6]], np.float32),
     }
     out = [
         ort.InferenceSession(
@@ -88,7 +92,10 @@ def test_retraining_resolved_tagger_reproduces_shipped_metrics(tmp_path, data_di
 
 @pytest.fixture(scope="module")
 def shipped_on_generated(data_dir):
-    """ML columns of the shipped models on fresh preselected generated tt̄tt̄ and tt̄."""
+    """ML columns of the shipped models on fresh preselected generated tt̄tt̄ and tt̄, with
+    the truth per event: ``truth_resolved`` = trijets of the 8 leading jets matched to one
+    top's b q q' (what the resolved tagger can find), ``truth_boosted`` = fat jets (pT > 300
+    GeV) containing a whole hadronic top, ``hadronic_tops``."""
     s, mls = TrainingSettings(), MLFeatureSettings(btag_wp=0.3)
     client = make_client(InferenceSettings(repository=DEFAULT_REPOSITORY))
     out = {}
@@ -96,7 +103,18 @@ def shipped_on_generated(data_dir):
         for proc, n, seed in (("tttt", 900, 777), ("ttbar", 4000, 778)):
             ev = load_sample(proc, n, seed, s, data_dir=data_dir)
             ev, jets = _preselect(ev, s.preselection, mls.btag_wp)
-            out[proc] = ml_feature_columns(ev, jets, client, mls)
+            cols = ml_feature_columns(ev, jets, client, mls)
+            decays = hadronic_top_decays(ev.GenPart)
+            jm = (ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)
+            tri = trijet_dataset(ev, ResolvedTaggerSettings(max_jets=mls.resolved_max_jets), jm)
+            events = ak.to_numpy(ev.event)
+            matched = tri["event"][tri["label"] == 1]
+            cols["truth_resolved"] = np.array([np.sum(matched == e) for e in events])
+            fsel = (ev.FatJet.pt > mls.boosted_min_pt) & (abs(ev.FatJet.eta) < 2.4)
+            is_top = label_fatjets(ev.FatJet, decays, 0.8) == LABEL_TOP
+            cols["truth_boosted"] = ak.to_numpy(ak.sum(fsel & is_top, axis=1))
+            cols["hadronic_tops"] = ak.to_numpy(ak.num(decays))
+            out[proc] = cols
     finally:
         client.close()
     return out
@@ -108,24 +126,44 @@ def test_shipped_dnn_makes_physical_sense_on_generated_events(shipped_on_generat
     assert tttt["dnn_score"].mean() > ttbar["dnn_score"].mean() + 0.2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open problem: the generator-trained resolved tagger still finds fewer tops per "
-    "preselected tttt event (~0.3) than per ttbar event (~0.6); see the training report",
-)
-def test_shipped_resolved_tagger_finds_more_tops_in_tttt_than_ttbar(shipped_on_generated):
+def test_resolved_top_count_follows_the_reconstructable_tops(shipped_on_generated):
+    """Why tt̄tt̄ has FEWER resolved tops per preselected event than tt̄ (genuine, not a bug):
+    tt̄tt̄ has more hadronic tops (~3 vs ~1.7), but with ~12 partons and ~9 jets per event
+    the 8 leading jets the tagger looks at (C(8,3) = 56 trijets) hold one top's b q q'
+    completely less often than in tt̄ (~0.6 vs ~0.9 per event), and its tops are softer (the
+    HT >= 700 GeV, >= 6 jets preselection keeps hard-top tt̄), so their jets pick up more
+    nearby partons (worse trijet and W masses). So the check is that the tagger follows
+    the truth: in each sample, events with a reconstructable top have clearly more tagged
+    tops than events without, and the tagged counts are in proportion to the truth."""
+    for proc in ("tttt", "ttbar"):
+        c = shipped_on_generated[proc]
+        has = c["truth_resolved"] > 0
+        assert has.sum() > 50 and (~has).sum() > 50
+        assert c["n_resolved_tops"][has].mean() > c["n_resolved_tops"][~has].mean() + 0.3, proc
+        ratio = c["n_resolved_tops"].mean() / c["truth_resolved"].mean()
+        assert 0.3 < ratio < 1.5, (proc, ratio)
     tttt, ttbar = shipped_on_generated["tttt"], shipped_on_generated["ttbar"]
-    assert tttt["n_resolved_tops"].mean() > ttbar["n_resolved_tops"].mean()
+    assert tttt["hadronic_tops"].mean() > ttbar["hadronic_tops"].mean() + 0.8
+    # the truth itself is lower in tt̄tt̄: the tagged-count ordering is the truth ordering
+    assert tttt["truth_resolved"].mean() < ttbar["truth_resolved"].mean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open problem: highest boosted score per preselected event is lower in tttt "
-    "(~0.26) than in ttbar (~0.34); see the training report",
-)
-def test_shipped_boosted_tagger_scores_tttt_above_ttbar(shipped_on_generated):
+def test_boosted_top_score_follows_the_merged_tops(shipped_on_generated):
+    """Why the highest boosted score per preselected event is LOWER in tt̄tt̄ than in tt̄
+    (genuine): the preselection (HT >= 700 GeV with >= 6 jets) keeps tt̄ events with hard,
+    often merged tops, while tt̄tt̄ passes it with four softer tops; preselected tt̄ has more
+    fat jets above 300 GeV and more fully merged tops per event. The check: in each sample
+    the per-event highest score ranks events with a truth-merged top above the others,
+    and the sample ordering of the mean highest score is that of the merged-top rate."""
+    for proc in ("tttt", "ttbar"):
+        c = shipped_on_generated[proc]
+        has = c["truth_boosted"] > 0
+        assert has.sum() > 20, proc
+        assert auc(has.astype(int), c["boosted_top_score_max"]) > 0.8, proc
     tttt, ttbar = shipped_on_generated["tttt"], shipped_on_generated["ttbar"]
-    assert tttt["boosted_top_score_max"].mean() > ttbar["boosted_top_score_max"].mean()
+    assert tttt["truth_boosted"].mean() < ttbar["truth_boosted"].mean()
+    assert tttt["boosted_top_score_max"].mean() < ttbar["boosted_top_score_max"].mean()
+    assert tttt["n_boosted_tops"].mean() < ttbar["n_boosted_tops"].mean()
 
 
 def test_shipped_dnn_auc_reproduced_on_fresh_generated_events(shipped_on_generated):

@@ -243,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                     "http": make_client({**common, "mode": "http", "url": server.http_url}),
                     "grpc": make_client({**common, "mode": "grpc", "url": server.grpc_url}),
                 }
-                for model, batches in (("mlp", mlp_batches), ("particlenet", graph_batches)):
+                # CPU memory bounds the graph batch on the CPU provider even with --device cuda
+                on_device = [b for b in graph_batches if device == "cuda" or b <= 1024]
+                for model, batches in (("mlp", mlp_batches), ("particlenet", on_device)):
                     for batch in batches:
                         inputs = make_inputs(model, batch, rng)
                         row = {

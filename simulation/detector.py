@@ -20,24 +20,58 @@ def _sort_desc(key: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.argsort(np.where(valid, -key, np.inf), axis=1, kind="stable")
 
 
-def _take(d: Padded, order: np.ndarray) -> Padded:
-    return {k: np.take_along_axis(v, order, axis=1) for k, v in d.items()}
+def take_rows(d: dict[str, np.ndarray], order: np.ndarray) -> dict[str, np.ndarray]:
+    """``np.take_along_axis(v, order, axis=1)`` for every (n, width) array ``v`` of ``d``.
+
+    Gathers through one flat index per width, shared by all fields (cheaper than
+    ``take_along_axis``, which rebuilds its fancy index for every call).
+    """
+    n, k = order.shape
+    flat: dict[int, np.ndarray] = {}
+    out = {}
+    for key, v in d.items():
+        w = v.shape[1]
+        if w not in flat:
+            flat[w] = (order + (np.arange(n) * w)[:, None]).ravel()
+        out[key] = np.ascontiguousarray(v).reshape(-1)[flat[w]].reshape(n, k)
+    return out
 
 
-def cluster_partons(t: PartonTable, cone: float) -> Padded:
+def prepare_partons(t: PartonTable) -> Padded:
+    """Jet-forming partons of ``t``, pT-ordered per event (valid first), with eta and phi.
+
+    The cone-independent first step of :func:`cluster_partons`; computing it once lets
+    the AK4 and AK8 clusterings of the same events share it. Treat it as read-only.
+    """
+    pt = np.hypot(t.px, t.py)
+    cand = t.valid & t.jet
+    order = _sort_desc(pt, cand)
+    width = max(int(cand.sum(axis=1).max(initial=0)), 1)
+    order = order[:, :width]
+    d = take_rows({"px": t.px, "py": t.py, "pz": t.pz, "e": t.e, "pdg": t.pdg,
+                   "alive": cand}, order)
+    _, d["eta"], d["phi"], _ = kin.to_ptetaphim(d["px"], d["py"], d["pz"], d["e"], mass=False)
+    return d
+
+
+def prepared_rows(prep: Padded, rows: np.ndarray) -> Padded:
+    """:func:`prepare_partons` of ``t.take(rows)``, cut from that of ``t``."""
+    sub = {k: v[rows] for k, v in prep.items()}
+    width = max(int(sub["alive"].sum(axis=1).max(initial=0)), 1)
+    return {k: v[:, :width] for k, v in sub.items()}
+
+
+def cluster_partons(t: PartonTable, cone: float, prep: Padded | None = None) -> Padded:
     """Merge visible coloured partons closer than ``cone`` (in pT order) into true jets.
 
     A parton joins the highest-pT surviving jet within ``cone`` (recomputed after each
     merge). Flavour: hadronFlavour 5 if any b, 4 if any c, else 0; partonFlavour the same
     quark if heavy, else the leading parton's id (21 for gluons, 0 for hadronic taus).
+    ``prep`` is :func:`prepare_partons` of ``t`` when the caller already has it.
+    The returned ``parton_*`` arrays are shared with ``prep``: do not modify them.
     """
-    pt, _, _, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e)
-    cand = t.valid & t.jet
-    order = _sort_desc(pt, cand)
-    width = max(int(cand.sum(axis=1).max(initial=0)), 1)
-    order = order[:, :width]
-    d = _take({"px": t.px, "py": t.py, "pz": t.pz, "e": t.e, "pdg": t.pdg,
-               "alive": cand}, order)
+    d = prepare_partons(t) if prep is None else prep
+    width = d["px"].shape[1]
     px, py, pz, e, alive = d["px"].copy(), d["py"].copy(), d["pz"].copy(), d["e"].copy(), \
         d["alive"].copy()
     apdg = np.abs(d["pdg"])
@@ -45,9 +79,9 @@ def cluster_partons(t: PartonTable, cone: float) -> Padded:
     pflav = np.where(apdg == 15, 0, d["pdg"])
     nmerged = np.ones_like(pflav)
     owner = np.broadcast_to(np.arange(width), px.shape).copy()
-    parton_p4 = (px.copy(), py.copy(), pz.copy(), e.copy())
+    parton_p4 = (d["px"], d["py"], d["pz"], d["e"])
     rows = np.arange(px.shape[0])
-    _, eta, phi, _ = kin.to_ptetaphim(px, py, pz, e)
+    eta, phi = d["eta"].copy(), d["phi"].copy()
     for j in range(1, width):
         rj = rows[alive[:, j]]  # partons are pT-sorted, valid first: later columns are sparse
         dr = kin.delta_r(eta[rj, :j], phi[rj, :j], eta[rj, j:j + 1], phi[rj, j:j + 1])
@@ -65,7 +99,7 @@ def cluster_partons(t: PartonTable, cone: float) -> Padded:
         alive[r, j] = False
         owner[r, j] = tg
         _, eta[r, tg], phi[r, tg], _ = kin.to_ptetaphim(px[r, tg], py[r, tg], pz[r, tg],
-                                                        e[r, tg])
+                                                        e[r, tg], mass=False)
     return {"px": px, "py": py, "pz": pz, "e": e, "valid": alive,
             "hadronFlavour": hflav, "partonFlavour": pflav, "n_partons": nmerged,
             # membership, for constituents: slot j's parton belongs to jet owner[:, j]
@@ -126,7 +160,7 @@ def reco_jets(rng: np.random.Generator, true_jets: Padded, det: DetectorSettings
         "hadronFlavour": true_jets["hadronFlavour"], "partonFlavour": true_jets["partonFlavour"],
         "true_pt": tpt, "slot": np.broadcast_to(np.arange(shape[1]), shape), "valid": valid,
     }
-    return _take(out, _sort_desc(pt, valid))
+    return take_rows(out, _sort_desc(pt, valid))
 
 
 def genpart_index(t: PartonTable) -> np.ndarray:
@@ -145,7 +179,7 @@ def leptons(rng: np.random.Generator, t: PartonTable, jets: Padded, det: Detecto
     cols = np.flatnonzero((t.lepton & t.valid).any(axis=0))
     gidx, pdg = gidx[:, cols], t.pdg[:, cols]
     pt, eta, phi, _ = kin.to_ptetaphim(t.px[:, cols], t.py[:, cols], t.pz[:, cols],
-                                       t.e[:, cols])
+                                       t.e[:, cols], mass=False)
     prompt = t.valid[:, cols] & t.lepton[:, cols] & (np.abs(pdg) == flavour)
     eff = det.electron_eff if flavour == 11 else det.muon_eff
     # non-prompt: ~10 % per b jet and lepton flavour (BR(b -> l X) ~ 10.7 %), soft, inside jet
@@ -179,4 +213,5 @@ def leptons(rng: np.random.Generator, t: PartonTable, jets: Padded, det: Detecto
         "dz": rng.normal(0.0, 0.005, shape), "valid": acc,
     })
     out.pop("cand")
-    return _take(out, _sort_desc(out["pt"], acc))
+    order = _sort_desc(out["pt"], acc)[:, :max(int(acc.sum(axis=1).max(initial=0)), 1)]
+    return take_rows(out, order)  # valid first: the cut columns hold no lepton

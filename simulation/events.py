@@ -8,7 +8,14 @@ import numpy as np
 
 from simulation import eventinfo
 from simulation import kinematics as kin
-from simulation.detector import cluster_partons, leptons, reco_jets
+from simulation.detector import (
+    cluster_partons,
+    leptons,
+    prepare_partons,
+    prepared_rows,
+    reco_jets,
+    take_rows,
+)
 from simulation.fatjets import fatjets
 from simulation.partons import PartonTable
 from simulation.settings import GeneratorSettings
@@ -32,7 +39,7 @@ def _genpart(t: PartonTable) -> dict[str, np.ndarray]:
     newidx = np.where(keep, np.cumsum(keep, axis=1) - 1, -1)
     mom = np.where(t.mother >= 0, t.mother, 0)
     mother_new = np.where(t.mother >= 0, np.take_along_axis(newidx, mom, axis=1), -1)
-    pt, eta, phi, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e)
+    pt, eta, phi, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e, mass=False)
     # beam-collinear partons cannot occur (pt > 0 always); keep eta finite anyway
     return {"pt": pt, "eta": np.clip(eta, -20, 20), "phi": phi, "mass": t.mass,
             "pdgId": t.pdg, "status": t.status, "statusFlags": t.flags,
@@ -51,7 +58,7 @@ def _genjets(true_jets: dict, pt_min: float) -> tuple[dict[str, np.ndarray], np.
     cols = {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
             "partonFlavour": true_jets["partonFlavour"],
             "hadronFlavour": true_jets["hadronFlavour"], "valid": valid}
-    return {k: np.take_along_axis(v, order, axis=1) for k, v in cols.items()}, rank
+    return take_rows(cols, order), rank
 
 
 def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: GeneratorSettings,
@@ -65,13 +72,15 @@ def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: Gene
     |eta| < 2.4) above these; ``EventBlock.kept`` then tells which input events remain.
     """
     det = s.detector
-    true_jets = cluster_partons(t, det.jet_cone_dr)
+    prep = prepare_partons(t)  # shared by the AK4 and AK8 clustering
+    true_jets = cluster_partons(t, det.jet_cone_dr, prep)
     jets = reco_jets(rng, true_jets, det)
     kept = np.ones(t.n_events, bool)
     if skim is not None:
         good = jets["valid"] & (jets["pt"] > 30.0) & (np.abs(jets["eta"]) < 2.4)
         kept = ((jets["pt"] * good).sum(axis=1) >= skim[0]) & (good.sum(axis=1) >= skim[1])
         t = t.take(kept)
+        prep = prepared_rows(prep, kept)
         true_jets = {k: v[kept] for k, v in true_jets.items()}
         jets = {k: v[kept] for k, v in jets.items()}
         if gen_weight is not None:
@@ -117,7 +126,7 @@ def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: Gene
         out.flat["PSWeight"] = eventinfo.ps_weights(rng, t.n_rad, ps.radiation_mean, merged)
     out.collections["Electron"] = e_sel
     out.collections["Muon"] = m_sel
-    fj = fatjets(rng, t, s)
+    fj = fatjets(rng, t, s, prep)
     fat = dict(fj["FatJet"], counts=fj["fat_counts"])
     if is_data:
         fat.pop("hadronFlavour")

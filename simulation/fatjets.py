@@ -32,12 +32,17 @@ def _group_sum(idx: np.ndarray, n: int, *arrays: np.ndarray) -> list[np.ndarray]
     return [np.bincount(idx, weights=a, minlength=n) for a in arrays]
 
 
-def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings) -> dict:
-    """FatJet (padded, with ``valid``) and flat PFCands / FatJetPFCands with counts."""
+def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings,
+            prep: dict | None = None) -> dict:
+    """FatJet (padded, with ``valid``) and flat PFCands / FatJetPFCands with counts.
+
+    ``prep`` is :func:`~simulation.detector.prepare_partons` of ``t`` if already computed.
+    """
     det = s.detector
-    tj = cluster_partons(t, R_AK8)
+    tj = cluster_partons(t, R_AK8, prep)
     n_ev, width = tj["px"].shape
-    tpt, teta, _, _ = kin.to_ptetaphim(tj["px"], tj["py"], tj["pz"], tj["e"])
+    tpt, teta, _, _ = kin.to_ptetaphim(tj["px"], tj["py"], tj["pz"], tj["e"], phi=False,
+                                       mass=False)
     resp = 1.0 + jet_resolution(tpt, det) * rng.standard_normal(tpt.shape)
     keep = tj["valid"] & (tpt * resp > s.fatjet_pt_min) & (np.abs(teta) < 2.4)
     # fat-jet ids: order kept jets by reco pT within each event
@@ -52,39 +57,41 @@ def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings) -> d
     p_owner_fj = np.take_along_axis(fj_global, tj["owner"], axis=1)
     p_sel = tj["parton_ok"] & (p_owner_fj >= 0)
     ppt, peta, pphi, _ = kin.to_ptetaphim(tj["parton_px"], tj["parton_py"], tj["parton_pz"],
-                                          tj["parton_e"])
+                                          tj["parton_e"], mass=False)
     pr_fj, pr_pt, pr_eta, pr_phi = (a[p_sel] for a in (p_owner_fj, ppt, peta, pphi))
     n_pr = len(pr_fj)
     # showering: multiplicity ~ 4 + pT/8 (an AK8 top jet of 400 GeV has ~60-80)
     mult = 4 + rng.poisson(np.minimum(pr_pt / 8.0, 200.0))
     c_pr = np.repeat(np.arange(n_pr), mult)
     z = rng.standard_exponential(len(c_pr)) ** 1.5  # a few hard, many soft particles
-    z /= np.bincount(c_pr, weights=z, minlength=n_pr)[c_pr]
+    # x[c_pr] == np.repeat(x, mult) (c_pr is sorted): repeat is the cheaper gather
+    z /= np.repeat(np.bincount(c_pr, weights=z, minlength=n_pr), mult)
     spread = np.clip(0.02 / np.sqrt(np.maximum(z, 1e-4)) * 0.3, 0.003, 0.3)
-    c_pt = z * pr_pt[c_pr]
-    c_eta = pr_eta[c_pr] + spread * rng.standard_normal(len(c_pr), dtype=np.float32)
-    c_phi = pr_phi[c_pr] + spread * rng.standard_normal(len(c_pr), dtype=np.float32)
-    c_fj = pr_fj[c_pr]
+    c_pt = z * np.repeat(pr_pt, mult)
+    c_eta = np.repeat(pr_eta, mult) + spread * rng.standard_normal(len(c_pr), dtype=np.float32)
+    c_phi = np.repeat(pr_phi, mult) + spread * rng.standard_normal(len(c_pr), dtype=np.float32)
+    c_fj = np.repeat(pr_fj, mult)
     c_grp = c_pr
     # soft candidates spread over each jet (group id n_pr + fat-jet id: never a prong)
     s_fj = np.repeat(np.arange(n_fj), N_SOFT)
     fj_eta, fj_phi = np.zeros(n_fj), np.zeros(n_fj)
     fpx, fpy, fpz, fe = _group_sum(pr_fj, n_fj, *kin.from_ptetaphim(pr_pt, pr_eta, pr_phi,
                                                                    np.zeros(n_pr)))
-    _, fj_eta, fj_phi, _ = kin.to_ptetaphim(fpx, fpy, fpz, fe)
+    _, fj_eta, fj_phi, _ = kin.to_ptetaphim(fpx, fpy, fpz, fe, mass=False)
     r = R_AK8 * np.sqrt(rng.uniform(size=len(s_fj)))
     a = rng.uniform(-np.pi, np.pi, len(s_fj))
     c_pt = np.concatenate([c_pt, rng.exponential(1.2, len(s_fj)) + 0.3])
-    c_eta = np.concatenate([c_eta, fj_eta[s_fj] + r * np.cos(a)])
-    c_phi = np.concatenate([c_phi, fj_phi[s_fj] + r * np.sin(a)])
+    c_eta = np.concatenate([c_eta, np.repeat(fj_eta, N_SOFT) + r * np.cos(a)])
+    c_phi = np.concatenate([c_phi, np.repeat(fj_phi, N_SOFT) + r * np.sin(a)])
     c_fj = np.concatenate([c_fj, s_fj])
     c_grp = np.concatenate([c_grp, n_pr + s_fj])
-    c_phi = np.mod(c_phi + np.pi, 2 * np.pi) - np.pi
+    c_phi = kin.wrap_phi(c_phi)
     # hardest first within each fat jet; cap the stored number
     srt = np.argsort(c_fj + 1.0 / (2.0 + c_pt))  # by jet, then descending pT (faster)
     c_fj = c_fj[srt]
-    start = np.searchsorted(c_fj, np.arange(n_fj))
-    stored = (np.arange(len(c_fj)) - start[c_fj]) < s.max_fatjet_constituents
+    n_all = np.bincount(c_fj, minlength=n_fj)
+    start = np.cumsum(n_all) - n_all  # == searchsorted(c_fj, arange(n_fj)): c_fj is sorted
+    stored = (np.arange(len(c_fj)) - np.repeat(start, n_all)) < s.max_fatjet_constituents
     srt = srt[stored]
     c_pt, c_eta, c_phi, c_grp = (x[srt] for x in (c_pt, c_eta, c_phi, c_grp))
     c_fj = c_fj[stored]
@@ -131,7 +138,7 @@ def _substructure(c_fj, c_grp, n_pr, n_fj, p4, c_pt, c_eta, c_phi) -> dict:
     """Prong-level soft-drop mass and tau1..3 of every fat jet from its constituents."""
     n_grp = n_pr + n_fj
     gx, gy, gz, ge = _group_sum(c_grp, n_grp, *p4)
-    gpt, geta, gphi, _ = kin.to_ptetaphim(gx, gy, gz, ge)
+    gpt, geta, gphi, _ = kin.to_ptetaphim(gx, gy, gz, ge, mass=False)
     g_fj = np.full(n_grp, -1)
     g_fj[c_grp] = c_fj
     g_fj[n_pr:] = np.arange(n_fj)
@@ -160,9 +167,12 @@ def _substructure(c_fj, c_grp, n_pr, n_fj, p4, c_pt, c_eta, c_phi) -> dict:
         axes_phi[g_fj[pidx[sel]], k] = gphi[pidx[sel]]
     del n_prongs
     taus = []
-    dmin = np.full(len(c_fj), np.inf)
+    n_c = np.bincount(c_fj, minlength=n_fj)  # c_fj is sorted: x[c_fj] == repeat(x, n_c)
+    dmin = None
     for k in range(3):
-        dmin = np.minimum(dmin, kin.delta_r(c_eta, c_phi, axes_eta[c_fj, k], axes_phi[c_fj, k]))
+        dr = kin.delta_r(c_eta, c_phi, np.repeat(axes_eta[:, k], n_c),
+                         np.repeat(axes_phi[:, k], n_c))
+        dmin = dr if dmin is None else np.minimum(dmin, dr, out=dmin)
         num = np.bincount(c_fj, weights=c_pt * dmin, minlength=n_fj)
         taus.append(np.where(jpt > 0, num / np.maximum(jpt * R_AK8, 1e-9), 0.0))
     return {"msd": msd, "tau": taus}

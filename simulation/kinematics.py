@@ -16,8 +16,8 @@ def from_ptetaphim(pt, eta, phi, mass) -> FourVec:
     px = pt * np.cos(phi)
     py = pt * np.sin(phi)
     pz = pt * np.sinh(eta)
-    e = np.sqrt(px * px + py * py + pz * pz + mass * mass)
-    return px, py, pz, e
+    e = px * px + py * py + pz * pz + mass * mass
+    return px, py, pz, np.sqrt(e, out=e) if isinstance(e, np.ndarray) else np.sqrt(e)
 
 
 def from_ptyphim(pt, y, phi, mass) -> FourVec:
@@ -26,18 +26,26 @@ def from_ptyphim(pt, y, phi, mass) -> FourVec:
     return pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(y), mt * np.cosh(y)
 
 
-def to_ptetaphim(px, py, pz, e) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def to_ptetaphim(px, py, pz, e, *, eta: bool = True, phi: bool = True, mass: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Collider coordinates (pt, eta, phi, mass) of Cartesian four-vectors.
 
-    The mass is clipped at zero against rounding; eta is finite for pt > 0.
+    The mass is clipped at zero against rounding; eta is finite for pt > 0. Components
+    switched off with ``eta=False`` / ``phi=False`` / ``mass=False`` are returned as None
+    (saves their transcendental functions where a caller does not need them).
     """
     pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.arcsinh(np.where(pt > 0, pz / np.where(pt > 0, pt, 1.0), 0.0))
-    phi = np.arctan2(py, px)
-    m2 = e * e - px * px - py * py - pz * pz
-    mass = np.sqrt(np.clip(m2, 0.0, None))
-    return pt, eta, phi, mass
+    out_eta = out_phi = out_mass = None
+    if eta:
+        ok = pt > 0
+        out_eta = np.divide(pz, pt, out=np.zeros(np.shape(pt), np.result_type(pz, pt)),
+                            where=ok)
+        np.arcsinh(out_eta, out=out_eta)
+    if phi:
+        out_phi = np.arctan2(py, px)
+    if mass:
+        out_mass = mass_of(px, py, pz, e)
+    return pt, out_eta, out_phi, out_mass
 
 
 def mass_of(px, py, pz, e) -> np.ndarray:
@@ -108,10 +116,26 @@ def breit_wigner(
     return np.sqrt(m0 * m0 + m0 * width * np.tan(t))
 
 
+def wrap_phi(phi) -> np.ndarray:
+    """``np.mod(phi + pi, 2 pi) - pi`` (bit for bit), computing the modulo only where needed.
+
+    For x = phi + pi already in [0, 2 pi) the modulo returns x exactly, so only the few
+    out-of-range entries go through ``np.mod``.
+    """
+    x = np.add(phi, np.pi)
+    if x.ndim == 0:
+        return np.mod(x, 2.0 * np.pi) - np.pi
+    bad = (x < 0.0) | (x >= 2.0 * np.pi)
+    if bad.any():
+        x[bad] = np.mod(x[bad], 2.0 * np.pi)
+    x -= np.pi
+    return x
+
+
 def delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:
     """Angular distance sqrt(deta^2 + dphi^2) with dphi wrapped into [-pi, pi]."""
-    dphi = np.mod(phi1 - phi2 + np.pi, 2.0 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
+    dphi = wrap_phi(np.subtract(phi1, phi2))
+    return np.hypot(np.subtract(eta1, eta2), dphi, out=dphi)
 
 
 def power_law(rng: np.random.Generator, xmin: float, power: float, size, xmax: float) -> np.ndarray:

@@ -169,6 +169,6 @@ def generate_partons(
 
 def parton_ht(t: PartonTable, pt_min: float = 20.0, eta_max: float = 2.5) -> np.ndarray:
     """Scalar sum of pT of visible coloured final-state partons (the generator filter)."""
-    pt, eta, _, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e)
+    pt, eta, _, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e, phi=False, mass=False)
     sel = t.valid & t.jet & (pt > pt_min) & (np.abs(eta) < eta_max)
     return (pt * sel).sum(axis=1)

@@ -51,8 +51,18 @@ FLAT_TYPES: dict[str, str] = {
 RUNS_TYPES = {"run": "u4", "genEventCount": "i8", "genEventSumw": "f8", "genEventSumw2": "f8"}
 
 
-def _jagged(arr: np.ndarray, valid: np.ndarray, dtype: str) -> ak.Array:
-    return ak.unflatten(arr[valid].astype(dtype), valid.sum(axis=1))
+def _zip_jagged(fields: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
+    """``ak.zip({k: ak.unflatten(v, counts)})`` built directly from the flat contents.
+
+    One shared offsets array instead of one ``unflatten`` per field (same type and values:
+    ``var * {fields}``).
+    """
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    record = ak.contents.RecordArray(
+        [ak.contents.NumpyArray(v) for v in fields.values()], list(fields),
+        length=int(offsets[-1]))
+    return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), record))
 
 
 def to_branches(block: EventBlock) -> dict[str, object]:
@@ -69,12 +79,18 @@ def to_branches(block: EventBlock) -> dict[str, object]:
         types = COLLECTION_TYPES[cname]
         if "counts" in coll:  # already flat (constituent collections)
             counts = coll["counts"]
-            fields = {k: ak.unflatten(v.astype(types[k]), counts) for k, v in coll.items()
+            fields = {k: np.asarray(v).astype(types[k]) for k, v in coll.items()
                       if k != "counts"}
         else:
             valid = coll["valid"]
-            fields = {k: _jagged(v, valid, types[k]) for k, v in coll.items() if k != "valid"}
-        out[cname] = ak.zip(fields)  # var * {fields}: one shared counter n<cname>
+            counts = valid.sum(axis=1)
+            idx = np.flatnonzero(valid)  # the same selection as v[valid], shared by all fields
+            fields = {}
+            for k, v in coll.items():
+                if k != "valid":
+                    assert v.shape == valid.shape, (cname, k, v.shape, valid.shape)
+                    fields[k] = np.ascontiguousarray(v).reshape(-1)[idx].astype(types[k])
+        out[cname] = _zip_jagged(fields, counts)  # var * {fields}: one counter n<cname>
     return out
 
 

@@ -45,7 +45,7 @@ from analysis.exceptions import BackgroundEstimateError, ConfigError
 log = logging.getLogger(__name__)
 
 #: Largest |ONNX - PyTorch| accepted when the exported map is checked after writing it.
-ONNX_TOLERANCE = 1e-4
+ONNX_TOLERANCE = 1e-5
 _SIGNAL_SEED_OFFSET = 100_003  # the two grids' ensembles use different random streams
 
 

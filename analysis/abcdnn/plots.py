@@ -66,13 +66,22 @@ def plot_cell(
                         markersize=4, label="data $-$ other simulation")
             err = _ratio(np.sqrt(np.abs(target_w2)), target)
             rax.errorbar(centers, np.ones_like(centers), yerr=err, fmt="none", color="black")
-            rax.stairs(_ratio(raw, target), edges_a, color="tab:blue", linestyle="--")
-            rax.stairs(_ratio(mean, target), edges_a, color="tab:red")
-            rax.set_ylabel("pred. / target")
+            # baseline=None: ratio steps without vertical drops to zero at the ends.
+            rax.stairs(_ratio(raw, target), edges_a, color="tab:blue", linestyle="--",
+                       baseline=None)
+            rax.stairs(_ratio(mean + spread, target), edges_a,
+                       baseline=_ratio(mean - spread, target), fill=True, color="tab:red",
+                       alpha=0.3)
+            rax.stairs(_ratio(mean, target), edges_a, color="tab:red", baseline=None)
+            rax.set_ylabel("pred. / target", fontsize=16)
         else:
-            rax.stairs(_ratio(raw, mean), edges_a, color="tab:blue", linestyle="--")
+            rax.stairs(_ratio(raw, mean), edges_a, color="tab:blue", linestyle="--",
+                       baseline=None)
+            rax.stairs(_ratio(mean + spread, mean), edges_a,
+                       baseline=_ratio(mean - spread, mean), fill=True, color="tab:red",
+                       alpha=0.3)
             rax.axhline(1.0, color="tab:red")
-            rax.set_ylabel("sim. / morphed")
+            rax.set_ylabel("sim. / morphed", fontsize=16)
         rax.set_ylim(0.5, 1.5)
         rax.set_xlabel(_LABELS.get(variable, variable))
         ax.set_ylabel("events / bin")

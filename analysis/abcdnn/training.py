@@ -10,6 +10,8 @@ unbiased picture of each weighted distribution.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +56,22 @@ def n_steps(data: GridData, settings: ABCDnnSettings) -> int:
     return int(min(settings.max_steps, max(settings.min_steps, settings.epochs * per_epoch)))
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op CPU threads (0: leave the setting alone), then restore.
+
+    The per-step tensors are small; with several threads torch spends more time
+    synchronizing than computing, badly so on a machine shared with other jobs.
+    """
+    previous = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train_map(
     data: GridData,
     settings: ABCDnnSettings,
@@ -64,8 +82,16 @@ def train_map(
     """Train one flow on the control cells of ``data``; deterministic for a seed on CPU.
 
     With ``bootstrap`` every event weight is multiplied by a Poisson(1) draw (data and
-    simulation alike), which samples the statistical spread of the inputs.
+    simulation alike), which samples the statistical spread of the inputs. Runs with
+    ``settings.threads`` torch CPU threads.
     """
+    with torch_threads(settings.threads if settings.device == "cpu" else 0):
+        return _train_map(data, settings, seed, bootstrap)
+
+
+def _train_map(
+    data: GridData, settings: ABCDnnSettings, seed: int, bootstrap: bool
+) -> TrainingResult:
     device = torch.device(settings.device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)

@@ -80,3 +80,21 @@ def test_signal_region_data_is_never_used(fast_settings: ABCDnnSettings) -> None
     for a, b in zip(maps[0].parameters(), maps[1].parameters(), strict=True):
         assert torch.equal(a, b)
     assert norms[0] == norms[1]
+
+
+def test_training_runs_with_configured_threads_and_restores_them(
+    fast_settings: ABCDnnSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.abcdnn import training
+
+    seen = []
+    real = training._train_map
+    monkeypatch.setattr(training, "_train_map",
+                        lambda *a: seen.append(torch.get_num_threads()) or real(*a))
+    settings = fast_settings.model_copy(update={"max_steps": 2, "min_steps": 1, "threads": 1})
+    data = prepare_grid(make_toy_features(settings.validation_grid, n_mc=200, n_data=200),
+                        settings.validation_grid, settings)
+    torch.set_num_threads(2)
+    train_map(data, settings, seed=0)
+    assert seen == [1]
+    assert torch.get_num_threads() == 2

@@ -20,6 +20,10 @@ import yaml
 
 pytestmark = [
     pytest.mark.slow,
+    # loky (futures executor) replaces a worker whose memory grew and says so with a
+    # UserWarning raised in its manager thread; the "error" filter of the test
+    # configuration turns that into a broken process pool.
+    pytest.mark.filterwarnings("ignore:A worker was restarted:UserWarning"),
     pytest.mark.skipif(os.environ.get("FOURTOPS_SLOW") != "1",
                        reason="full-chain truth test; set FOURTOPS_SLOW=1 to run it"),
 ]
@@ -66,5 +70,7 @@ def test_morphed_prediction_matches_true_background(run_dir) -> None:
     result = run_morph(table, run_dir, settings)
     for key, grid in (("validation", settings.validation_grid), ("signal", settings.signal_grid)):
         numbers = truth_closure(result.templates[key], table, truth, grid, settings)
+        print(f"truth closure {key}: chi2/ndf {numbers['chi2_ndf']:.2f} (raw simulation "
+              f"{numbers['chi2_raw_ndf']:.2f}, raw/morphed chi2 {numbers['improvement']:.1f})")
         assert numbers["chi2_ndf"] <= 1.5, (key, numbers)
         assert numbers["improvement"] >= 3.0, (key, numbers)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # batch-safe; a notebook can still show the returned figure
+# the CMS style names fonts a bare machine may lack; the fallback is fine, the warning noise
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
@@ -89,7 +92,7 @@ def plot_cell(
         role = "target" if tuple(cell) == TARGET else "control"
         ax.set_title(f"{region} ({cell_letter(cell)}, {role}, {data.grid.name} grid)",
                      fontsize=14, loc="right")
-        hep.cms.text("Preliminary", ax=ax)
+        hep.cms.text("Private work", ax=ax)  # synthetic data: never "Preliminary"
         ax.legend(fontsize=13)
     return fig
 

@@ -81,6 +81,11 @@ def filter_efficiency(rng: np.random.Generator, process: str, s: GeneratorSettin
     return passed / (BATCH * (n // BATCH))
 
 
+def files_needed(n: int, n_files: int, max_per_file: int) -> int:
+    """At least ``n_files``, and enough that none holds more than ``max_per_file`` events."""
+    return max(n_files, -(-n // max_per_file))
+
+
 def split(n: int, n_files: int) -> list[tuple[int, int]]:
     """(start, stop) ranges cutting n events into n_files nearly equal parts."""
     edges = np.linspace(0, n, n_files + 1).astype(int)
@@ -89,13 +94,15 @@ def split(n: int, n_files: int) -> list[tuple[int, int]]:
 
 def write_mc(gen: Generated, process: str, out_dir: Path, stem: str, n_files: int,
              seed_seq: np.random.SeedSequence, s: GeneratorSettings) -> list[Path]:
-    """Detector-simulate and write kept MC events into ``n_files`` files.
+    """Detector-simulate and write kept MC events into ``n_files`` files (more when a file
+    would exceed ``s.max_events_per_file``).
 
     Runs.genEventCount/Sumw are shared out in proportion to the events in each file so
     that their sum over the files is the sample total.
     """
     paths = []
     n = gen.table.n_events
+    n_files = files_needed(n, n_files, s.max_events_per_file)
     children = seed_seq.spawn(n_files)
     for i, (a, b) in enumerate(split(n, n_files)):
         rng = np.random.default_rng(children[i])

@@ -163,6 +163,11 @@ class GeneratorSettings(_Frozen):
     )
     fatjet_pt_min: float = Field(170.0, description="AK8 jets stored above this pT")
     events_per_lumiblock: int = Field(1000, description="MC luminosityBlock granularity")
+    max_events_per_file: int = Field(
+        150_000, gt=0,
+        description="more files than asked for when needed: a file's events are simulated "
+                    "in memory at once (150k events before the data skim: about 3.5 GB)",
+    )
     processes: dict[str, ProcessSettings] = Field(default_factory=_default_processes)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from simulation.events import build_events
-from simulation.mc import filter_efficiency, generate_filtered, split
+from simulation.mc import files_needed, filter_efficiency, generate_filtered, split
 from simulation.processes import Modifiers
 from simulation.settings import MC_PROCESSES, GeneratorSettings, TruthModelSettings
 from simulation.writer import write_file
@@ -119,6 +119,7 @@ def generate_data(kind: str, out_dir: Path, stem: str, n_files: int, seed: int,
     # uniform over all sections, independent of the process (blocks below are per process)
     which = rng.integers(0, len(run), total)
     skim = (truth.skim_min_ht, truth.skim_min_jets)
+    n_files = files_needed(total, n_files, s.max_events_per_file)
     paths = []
     file_seeds = ss.spawn(n_files + 1)[1:]
     offsets = np.cumsum([0] + [t.n_events for _, t in parts])

@@ -11,7 +11,7 @@ import pytest
 import uproot
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-from simulation import SampleSpec, certified_lumi_json, generate_dataset
+from simulation import GeneratorSettings, SampleSpec, certified_lumi_json, generate_dataset
 
 # counters are int32 (NanoAODv12 convention, as in nano_tt_v12.root); the older PFNano
 # file has uint32 counters, so counters are compared against the v12 file only
@@ -109,3 +109,17 @@ def test_pseudodata_and_golden_json(tmp_path):
     assert ak.all(ak.sum(good, axis=1) >= 5)
     keys = uproot.open(paths[0])["Events"].keys()
     assert "genWeight" not in keys and "GenPart_pdgId" not in keys  # data-like
+
+
+def test_large_samples_are_split_so_no_file_exceeds_the_cap(tmp_path):
+    spec = SampleSpec(process="ttbar", n_events=250, seed=5, n_files=1)
+    whole = generate_dataset(spec, tmp_path / "whole", luminosity_fb=1.0)
+    capped = generate_dataset(spec, tmp_path / "capped", luminosity_fb=1.0,
+                              settings=GeneratorSettings(max_events_per_file=100))
+    assert len(whole) == 1 and len(capped) == 3
+    entries = [uproot.open(p)["Events"].num_entries for p in capped]
+    assert max(entries) <= 100 and sum(entries) == 250
+    # the normalization is shared out over the files: the sum is the sample's total
+    sumw = sum(uproot.open(p)["Runs"]["genEventSumw"].array(library="np").sum() for p in capped)
+    total = uproot.open(whole[0])["Runs"]["genEventSumw"].array(library="np").sum()
+    assert sumw == pytest.approx(total, rel=1e-12)

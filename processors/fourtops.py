@@ -159,7 +159,7 @@ class FourTopsProcessor(processor.ProcessorABC):
             # ML columns depend on the jets only: once per jet variation, shared by the
             # weight variations; the processor's own columns (ht, n_jets, ...) win.
             ml = {}
-            if self.ml_columns is not None and boosted is not None:
+            if boosted is not None:
                 union, columns = boosted
                 ml = self.ml_columns(base[sel], jets[sel], wp,
                                      {k: v[sel[union]] for k, v in columns.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from coffea.lumi_tools import LumiMask
 from coffea.nanoevents import NanoAODSchema
 
 from analysis.config import AnalysisConfig, load_config
-from analysis.exceptions import ConfigError, IncompleteRunError
+from analysis.exceptions import ConfigError, FourTopsError, IncompleteRunError, InputFileError
 from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns
 from workflows.cluster import ClusterSpec, open_executor
 from workflows.fileset import BadFile, Fileset, build_fileset
@@ -90,6 +91,29 @@ def dataset_infos(config: AnalysisConfig, fileset: Fileset, config_dir: Path,
     return infos
 
 
+def _stopped(err: Exception) -> IncompleteRunError:
+    """The error a person reads when processing stops: our own cause (a dead inference
+    server, a bad correction input, ...) in its words, with the file and entries coffea
+    names; otherwise coffea's message."""
+    chain: list[BaseException] = []
+    link: BaseException | None = err
+    while link is not None and len(chain) < 20:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    cause = next((e for e in chain if isinstance(e, FourTopsError)), None)
+    if cause is not None and not isinstance(cause, InputFileError):
+        where = next(filter(None, (re.search(
+            r"filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)", str(e)) for e in chain)),
+            None)
+        at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
+        return IncompleteRunError(f"processing stopped{at}: {str(cause).rstrip('.')}. "
+                                  "No output was written.")
+    return IncompleteRunError(
+        f"processing stopped: {err}. No output was written; fix or remove the file named "
+        "above (or use --skip-bad-files for files that cannot be opened)."
+    )
+
+
 def _check_complete(output: dict[str, Any], fileset: Fileset) -> None:
     """Every entry of every usable file must have been processed exactly once."""
     done = output.get("entries", {})
@@ -128,10 +152,7 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
         try:
             output = runner(fileset.for_coffea(), processor_instance=proc, treename="Events")
         except Exception as err:
-            raise IncompleteRunError(
-                f"processing stopped: {err}. No output was written; fix or remove the file "
-                "named above (or use --skip-bad-files for files that cannot be opened)."
-            ) from err
+            raise _stopped(err) from err
     seconds = time.perf_counter() - start
     _check_complete(output, fileset)
     return RunResult(output, fileset, seconds, fileset.total_entries, infos)

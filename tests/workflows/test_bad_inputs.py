@@ -70,3 +70,24 @@ def test_failed_run_leaves_no_output_folder_and_keeps_the_old_one(tmp_path):
     assert (outdir / "summary.json").read_text() == "old, complete run"
     assert not (outdir / "histograms.root").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_dead_inference_server_stops_the_run_naming_server_and_file(nanoaod_dir, tmp_path):
+    from analysis.config import MLSettings
+    from analysis.exceptions import IncompleteRunError
+    from inference.settings import InferenceSettings
+    from workflows.cluster import ClusterSpec
+    from workflows.pipeline import dataset_infos, run_processor
+
+    dead = InferenceSettings(mode="grpc", url="127.0.0.1:1", retries=1, backoff_initial_s=0.01)
+    cfg = real_files_config(nanoaod_dir).model_copy(update={"ml": MLSettings(inference=dead)})
+    path = str(nanoaod_dir / "nano_tt_v12.root")
+    cfg = cfg.model_copy(update={"datasets": {
+        "tt": cfg.datasets["tt_v12"].model_copy(update={"files": [path]})}})
+    fileset = build_fileset(cfg, {"tt": [path]}, skip_bad_files=False)
+    infos = dataset_infos(cfg, fileset, tmp_path)
+    with pytest.raises(IncompleteRunError) as info:
+        run_processor(cfg, fileset, infos, ClusterSpec("iterative", status=False), 10_000)
+    msg = str(info.value)
+    assert "127.0.0.1:1" in msg and "nano_tt_v12.root" in msg and "No output" in msg
+    assert "--skip-bad-files" not in msg  # the file is fine: don't send the user after it

@@ -34,6 +34,7 @@ import torch
 
 from analysis.exceptions import ConfigError
 from analysis.ml_features import DNN_FEATURE_NAMES, MLFeatureSettings, dnn_input_columns, dnn_inputs
+from inference.engine import Engine
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training import cards, event_dnn, particlenet, resolved
 from inference.training.dataset import (
@@ -173,15 +174,6 @@ def _samples_card(
     return card
 
 
-def _ort_session(path: Path):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 def _boosted_sample(
     process: str, n_events: int, seed: int, settings: TrainingSettings, source: Source, d: Path
 ) -> Iterator[dict[str, np.ndarray]]:
@@ -251,7 +243,7 @@ def train_boosted_tagger(
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.onnx"
             particlenet.export_onnx(model, s.pad_length, len(PARTICLE_FEATURES), str(path))
-            sess = _ort_session(path)
+            sess = Engine(path, intra_op_threads=1, inter_op_threads=1).session
             labels, net, base = [], [], []
             for p, (n, sd) in held_out.items():
                 for jets in _boosted_sample(p, n, sd, settings, source, d):

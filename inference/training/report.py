@@ -21,6 +21,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.ml_features import MLFeatureSettings, dnn_input_columns, ml_feature_columns
+from inference.engine import Engine
 from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.dataset import boosted_jets, read_nanoaod
@@ -33,22 +34,14 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "nanoaod"
 NAMES = ("boosted_top_tagger", "resolved_top_tagger", "event_dnn_fold0", "event_dnn_fold1")
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 def boosted_speed(repo: Path, data_dir: Path, n_jets: int = 2000) -> dict[str, float]:
     """Jets/s of the boosted tagger, ONNX Runtime, one thread, per batch size."""
     from workflows.train import load_sample
 
     ev = load_sample("ttbar_boosted", 6000, 4242, TrainingSettings(), data_dir=data_dir)
     jets = boosted_jets(ev, TrainingSettings().boosted, LABEL_TOP)
-    sess = _session(repo / "boosted_top_tagger" / "1" / "model.onnx")
+    path = repo / "boosted_top_tagger" / "1" / "model.onnx"
+    sess = Engine(path, intra_op_threads=1, inter_op_threads=1).session
     feed = {i.name: jets[i.name][:n_jets] for i in sess.get_inputs()}
     n = len(feed["mask"])
     out = {"n_jets": n, "mean_constituents": float(feed["mask"].sum(axis=(1, 2)).mean())}

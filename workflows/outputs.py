@@ -37,13 +37,11 @@ def staged_output(outdir: Path) -> Iterator[Path]:
     staging.rename(outdir)
 
 
-def _th1d(values: np.ndarray, variances: np.ndarray, axis: hist.axis.Regular, title: str,
-          ) -> Any:
+def _th1d(values: np.ndarray, variances: np.ndarray, x_axis: Any, centers: np.ndarray,
+          title: str) -> Any:
     """A TH1D from one slice's bin contents including under/overflow (what uproot would
-    build from the sliced ``hist.Hist``, without the cost of slicing it)."""
-    centers = np.concatenate([[0.0], axis.centers, [0.0]])
-    x_axis = uproot.writing.identify.to_TAxis("xaxis", axis.label or axis.name, len(axis),
-                                              float(axis.edges[0]), float(axis.edges[-1]))
+    build from the sliced ``hist.Hist``, without the cost of slicing it). ``centers`` has
+    a 0 for each flow bin."""
     return uproot.writing.identify.to_TH1x(
         fName=None, fTitle=title, data=values.astype(np.float64),
         fEntries=float(values.sum()), fTsumw=float(values[1:-1].sum()),
@@ -54,17 +52,11 @@ def _th1d(values: np.ndarray, variances: np.ndarray, axis: hist.axis.Regular, ti
     )
 
 
-def filled_slices(h: hist.Hist) -> list[tuple[str, str]]:
-    """(process, systematic) pairs present in ``h``: nominal always, a variation only when
-    it holds entries (data have no variations; a grown category axis still lists them)."""
-    view = h.view(flow=True)
-    pairs = []
-    for p, process in enumerate(h.axes["process"]):
-        for q, syst in enumerate(h.axes["systematic"]):
-            cell = view[:, p, q]
-            if syst == "nominal" or np.any(cell["value"] != 0) or np.any(cell["variance"] != 0):
-                pairs.append((process, syst))
-    return pairs
+def _is_filled(cells: np.ndarray, systematic: str) -> bool:
+    """Nominal always; a variation only when it holds entries (data have no variations,
+    but a grown category axis still lists them)."""
+    return (systematic == "nominal" or bool(np.any(cells["value"] != 0))
+            or bool(np.any(cells["variance"] != 0)))
 
 
 def write_histograms_root(hists: dict[str, hist.Hist], path: Path) -> int:
@@ -77,15 +69,20 @@ def write_histograms_root(hists: dict[str, hist.Hist], path: Path) -> int:
     with uproot.recreate(path) as f:
         for name, h in hists.items():
             axis = h.axes[-1]
+            x_axis = uproot.writing.identify.to_TAxis(
+                "xaxis", axis.label or axis.name, len(axis),
+                float(axis.edges[0]), float(axis.edges[-1]))
+            centers = np.concatenate([[0.0], axis.centers, [0.0]])
             view = h.view(flow=True)
-            regions, processes, systs = (h.axes[k] for k in ("region", "process", "systematic"))
-            for process, syst in filled_slices(h):
-                p, q = processes.index(process), systs.index(syst)
-                for r, region in enumerate(regions):
-                    cell = view[r, p, q]
-                    f[f"{name}/{region}/{process}/{syst}"] = _th1d(
-                        cell["value"], cell["variance"], axis, name)
-                    count += 1
+            for p, process in enumerate(h.axes["process"]):
+                for q, syst in enumerate(h.axes["systematic"]):
+                    if not _is_filled(view[:, p, q], syst):
+                        continue
+                    for r, region in enumerate(h.axes["region"]):
+                        cell = view[r, p, q]
+                        f[f"{name}/{region}/{process}/{syst}"] = _th1d(
+                            cell["value"], cell["variance"], x_axis, centers, name)
+                        count += 1
     return count
 
 

@@ -2,19 +2,22 @@
 
 Run: ``python benchmarks/bench_generator.py [--events N]``. Prints events/s for ttbar with
 the default generator HT filter and for tttt (generation + detector + writing, one
-process), then sigma x filter efficiency and the preselected cross section (HT >= 700,
->= 6 jets, >= 2 b tags, lepton veto) per process, in pb (= events per pb^-1).
+process), also with the allocator left at its defaults (:mod:`simulation.memory`), then
+sigma x filter efficiency and the preselected cross section (HT >= 700, >= 6 jets, >= 2 b
+tags, lepton veto) per process, in pb (= events per pb^-1).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+import simulation.api
 from simulation import GeneratorSettings, SampleSpec, generate_dataset
 from simulation.events import build_events
 from simulation.mc import filter_efficiency, generate_filtered
@@ -56,11 +59,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=50_000)
     args = ap.parse_args()
+    tuned = simulation.api.generation_allocator
     for proc in ("ttbar", "tttt"):
-        throughput(proc, 2000)  # warm-up (imports, caches)
+        throughput(proc, 2000)  # warm-up (imports, compiled kernels, caches)
         wall, cpu = throughput(proc, args.events)
+        simulation.api.generation_allocator = contextlib.nullcontext
+        wall_d, cpu_d = throughput(proc, args.events)
+        simulation.api.generation_allocator = tuned
         print(f"{proc}: {cpu:,.0f} written events per CPU-second ({wall:,.0f} per wall-clock "
-              f"second; {args.events} events, default HT filter)")
+              f"second; {args.events} events, default HT filter); with the allocator at its "
+              f"defaults {cpu_d:,.0f} ({wall_d:,.0f}), ratio {cpu / cpu_d:.2f}")
     s = GeneratorSettings()
     print(f"\nHT filter {s.ht_filter_gev} GeV; yields in pb (= events per pb^-1)")
     print(f"{'process':8s} {'xsec':>10s} {'eff_filter':>10s} {'xsec*eff':>10s} "

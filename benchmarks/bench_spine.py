@@ -64,6 +64,9 @@ def main() -> None:
     config = load_config()
     with tempfile.TemporaryDirectory() as tmp:
         spec = SampleSpec(process="ttbar", n_events=args.events, seed=7, n_files=2)
+        # warm-up: the generator's compiled kernels load (or compile, on a fresh checkout)
+        generate_dataset(spec.model_copy(update={"n_events": 2000}), Path(tmp) / "warm-up",
+                         luminosity_fb=config.luminosity_fb, settings=config.generator)
         t0, c0 = time.perf_counter(), time.process_time()
         paths = [str(p) for p in generate_dataset(spec, Path(tmp) / "ttbar",
                                                   luminosity_fb=config.luminosity_fb,

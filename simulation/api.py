@@ -10,6 +10,7 @@ import numpy as np
 
 from analysis.exceptions import GeneratorError
 from simulation.mc import generate_filtered, write_mc
+from simulation.memory import generation_allocator
 from simulation.settings import MC_PROCESSES, GeneratorSettings, SampleSpec
 from simulation.truth import generate_data, write_certified_lumi_json
 
@@ -61,18 +62,20 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
         for p in paths:  # stale sample: remove its files before regenerating
             p.unlink(missing_ok=True)
         manifest.unlink()
-    seed_seq = np.random.SeedSequence([spec.seed, _PROCESS_IDS[spec.process]])
-    if spec.process in MC_PROCESSES:
-        rng = np.random.default_rng(seed_seq.spawn(1)[0])
-        gen = generate_filtered(rng, spec.process, spec.n_events, settings)
-        paths = write_mc(gen, spec.process, out_dir, spec.process, spec.n_files,
-                         seed_seq.spawn(2)[1], settings)
-        info = {"n_generated": gen.n_generated, "genEventSumw": gen.sumw}
-    else:
-        paths = generate_data(spec.process, out_dir, spec.process, spec.n_files, spec.seed,
-                              luminosity_fb, settings, spec.truth, spec.signal_strength)
-        write_certified_lumi_json(out_dir / "certified_lumi.json", luminosity_fb, spec.truth)
-        info = {}
+    with generation_allocator():  # see simulation.memory: page faults, not physics
+        seed_seq = np.random.SeedSequence([spec.seed, _PROCESS_IDS[spec.process]])
+        if spec.process in MC_PROCESSES:
+            rng = np.random.default_rng(seed_seq.spawn(1)[0])
+            gen = generate_filtered(rng, spec.process, spec.n_events, settings)
+            paths = write_mc(gen, spec.process, out_dir, spec.process, spec.n_files,
+                             seed_seq.spawn(2)[1], settings)
+            info = {"n_generated": gen.n_generated, "genEventSumw": gen.sumw}
+        else:
+            paths = generate_data(spec.process, out_dir, spec.process, spec.n_files,
+                                  spec.seed, luminosity_fb, settings, spec.truth,
+                                  spec.signal_strength)
+            write_certified_lumi_json(out_dir / "certified_lumi.json", luminosity_fb, spec.truth)
+            info = {}
     manifest.write_text(json.dumps({"key": key, "spec": spec.model_dump(mode="json"),
                                     "luminosity_fb": luminosity_fb,
                                     "code_version": code_version(),

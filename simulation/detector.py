@@ -6,6 +6,7 @@ writer turns them into jagged NanoAOD collections.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from simulation import kinematics as kin
@@ -71,41 +72,61 @@ def cluster_partons(t: PartonTable, cone: float, prep: Padded | None = None) -> 
     The returned ``parton_*`` arrays are shared with ``prep``: do not modify them.
     """
     d = prepare_partons(t) if prep is None else prep
-    width = d["px"].shape[1]
     px, py, pz, e, alive = d["px"].copy(), d["py"].copy(), d["pz"].copy(), d["e"].copy(), \
         d["alive"].copy()
     apdg = np.abs(d["pdg"])
     hflav = np.where(apdg == 5, 5, np.where(apdg == 4, 4, 0))
     pflav = np.where(apdg == 15, 0, d["pdg"])
     nmerged = np.ones_like(pflav)
-    owner = np.broadcast_to(np.arange(width), px.shape).copy()
-    parton_p4 = (d["px"], d["py"], d["pz"], d["e"])
-    rows = np.arange(px.shape[0])
-    eta, phi = d["eta"].copy(), d["phi"].copy()
-    for j in range(1, width):
-        rj = rows[alive[:, j]]  # partons are pT-sorted, valid first: later columns are sparse
-        dr = kin.delta_r(eta[rj, :j], phi[rj, :j], eta[rj, j:j + 1], phi[rj, j:j + 1])
-        close = alive[rj, :j] & (dr < cone)
-        merge = close.any(axis=1)
-        tgt = np.argmax(close, axis=1)
-        r, tg = rj[merge], tgt[merge]
-        for arr in (px, py, pz, e):
-            arr[r, tg] += arr[r, j]
-        hj = hflav[r, j]
-        heavier = hj > hflav[r, tg]
-        hflav[r, tg] = np.maximum(hflav[r, tg], hj)
-        pflav[r, tg] = np.where(heavier, pflav[r, j], pflav[r, tg])
-        nmerged[r, tg] += 1
-        alive[r, j] = False
-        owner[r, j] = tg
-        _, eta[r, tg], phi[r, tg], _ = kin.to_ptetaphim(px[r, tg], py[r, tg], pz[r, tg],
-                                                        e[r, tg], mass=False)
+    owner = np.broadcast_to(np.arange(px.shape[1]), px.shape).copy()
+    _merge_in_cones(px, py, pz, e, d["eta"].copy(), d["phi"].copy(), alive, hflav, pflav,
+                    nmerged, owner, cone)
     return {"px": px, "py": py, "pz": pz, "e": e, "valid": alive,
             "hadronFlavour": hflav, "partonFlavour": pflav, "n_partons": nmerged,
             # membership, for constituents: slot j's parton belongs to jet owner[:, j]
-            "owner": owner, "parton_px": parton_p4[0], "parton_py": parton_p4[1],
-            "parton_pz": parton_p4[2], "parton_e": parton_p4[3], "parton_ok": d["alive"],
-            "parton_isb": apdg == 5}
+            "owner": owner, "parton_px": d["px"], "parton_py": d["py"], "parton_pz": d["pz"],
+            "parton_e": d["e"], "parton_eta": d["eta"], "parton_phi": d["phi"],
+            "parton_ok": d["alive"], "parton_isb": apdg == 5}
+
+
+@numba.njit(cache=True, inline="always")
+def wrap_angle(phi: float) -> float:
+    """phi folded into [-pi, pi) (for angles within a few turns of that range)."""
+    while phi >= np.pi:
+        phi -= 2.0 * np.pi
+    while phi < -np.pi:
+        phi += 2.0 * np.pi
+    return phi
+
+
+@numba.njit(cache=True)
+def _merge_in_cones(px, py, pz, e, eta, phi, alive, hflav, pflav, nmerged, owner, cone):
+    """The merging loop of :func:`cluster_partons`, event by event, in place."""
+    n, width = px.shape
+    for r in range(n):
+        for j in range(1, width):
+            if not alive[r, j]:
+                continue
+            for i in range(j):  # the first (hardest) surviving jet within the cone
+                if not alive[r, i]:
+                    continue
+                deta = eta[r, i] - eta[r, j]
+                dphi = wrap_angle(phi[r, i] - phi[r, j])
+                if np.sqrt(deta * deta + dphi * dphi) < cone:
+                    px[r, i] += px[r, j]
+                    py[r, i] += py[r, j]
+                    pz[r, i] += pz[r, j]
+                    e[r, i] += e[r, j]
+                    if hflav[r, j] > hflav[r, i]:
+                        hflav[r, i] = hflav[r, j]
+                        pflav[r, i] = pflav[r, j]
+                    nmerged[r, i] += 1
+                    alive[r, j] = False
+                    owner[r, j] = i
+                    pt = np.sqrt(px[r, i] * px[r, i] + py[r, i] * py[r, i])
+                    eta[r, i] = np.arcsinh(pz[r, i] / pt) if pt > 0 else 0.0
+                    phi[r, i] = np.arctan2(py[r, i], px[r, i])
+                    break
 
 
 def jet_resolution(pt: np.ndarray, det: DetectorSettings) -> np.ndarray:
@@ -119,48 +140,79 @@ def deepjet_score(rng: np.random.Generator, hflav: np.ndarray, det: DetectorSett
     """btagDeepFlavB drawn so that P(score > WP) is the per-flavour efficiency exactly.
 
     Shapes: b jets peak near 1, light jets near 0, c jets in between (Beta distributions
-    above and below the working point).
+    above and below the working point). Each jet draws from one of the two only.
     """
-    shape = hflav.shape
     eff = np.where(hflav == 5, det.btag_eff_b, np.where(hflav == 4, det.btag_eff_c,
                                                          det.btag_eff_light))
-    tagged = rng.uniform(size=shape) < eff
-    a_hi = np.where(hflav == 5, 4.0, np.where(hflav == 4, 1.3, 1.0))
-    b_hi = np.where(hflav == 5, 0.8, np.where(hflav == 4, 2.0, 4.0))
-    a_lo = np.where(hflav == 5, 1.5, np.where(hflav == 4, 1.0, 0.4))
-    b_lo = np.where(hflav == 5, 1.0, np.where(hflav == 4, 2.5, 6.0))
+    tagged = rng.uniform(size=hflav.shape) < eff
     wp = det.btag_wp
-    hi = wp + (1.0 - wp) * rng.beta(a_hi, b_hi)
-    lo = wp * rng.beta(a_lo, b_lo)
-    return np.where(tagged, hi, lo)
+    score = np.empty(hflav.shape)
+    for side, a, b, lo, width in ((tagged, (4.0, 1.3, 1.0), (0.8, 2.0, 4.0), wp, 1.0 - wp),
+                                  (~tagged, (1.5, 1.0, 0.4), (1.0, 2.5, 6.0), 0.0, wp)):
+        f = hflav[side]
+        alpha = np.where(f == 5, a[0], np.where(f == 4, a[1], a[2]))
+        beta = np.where(f == 5, b[0], np.where(f == 4, b[1], b[2]))
+        score[side] = lo + width * rng.beta(alpha, beta)
+    return score
 
 
 def reco_jets(rng: np.random.Generator, true_jets: Padded, det: DetectorSettings) -> Padded:
-    """Calibrated reconstructed AK4 jets from true (merged) jets, pT-ordered."""
-    tpt, eta, phi, tmass = kin.to_ptetaphim(true_jets["px"], true_jets["py"],
-                                            true_jets["pz"], true_jets["e"])
-    shape = tpt.shape
-    resp = det.jet_response_mean + jet_resolution(tpt, det) * rng.standard_normal(shape)
-    pt = tpt * np.clip(resp, 0.05, None)
+    """Calibrated reconstructed AK4 jets from true (merged) jets, pT-ordered.
+
+    Only the true jets are simulated (a flat list of them), not the empty padding slots.
+    """
+    shape = true_jets["px"].shape
+    rows, slots = np.nonzero(true_jets["valid"])
+    tpt, eta, phi, tmass = kin.to_ptetaphim(*(true_jets[k][rows, slots]
+                                              for k in ("px", "py", "pz", "e")))
+    n = len(tpt)
+    resp = det.jet_response_mean + jet_resolution(tpt, det) * rng.standard_normal(n)
+    resp = np.clip(resp, 0.05, None)
+    pt = tpt * resp
     # showering gives jets a mass even from one massless parton; mass of merged partons kept
-    shower = det.jet_mass_fraction * pt * rng.lognormal(0.0, 0.35, shape)
-    mass = np.sqrt(tmass**2 + shower**2) * np.clip(resp, 0.05, None)
-    valid = true_jets["valid"] & (pt > det.jet_store_pt_min) & (
-        np.abs(eta) < det.jet_store_eta_max)
+    shower = det.jet_mass_fraction * pt * rng.lognormal(0.0, 0.35, n)
+    mass = np.sqrt(tmass**2 + shower**2) * resp
     raw = det.raw_factor_mean * (30.0 / np.maximum(pt, 15.0)) ** 0.3 + 0.01 * rng.standard_normal(
-        shape)
+        n)
+    hflav = true_jets["hadronFlavour"][rows, slots]
     # outside the tracker there is no secondary-vertex information: light-like scores
-    in_trk = np.abs(eta) < det.btag_eta_max
-    btag = deepjet_score(rng, np.where(in_trk, true_jets["hadronFlavour"], 0), det)
-    r = rng.uniform(size=shape)
-    out = {
-        "pt": pt, "eta": eta, "phi": phi, "mass": mass,
-        "rawFactor": np.clip(raw, -0.05, 0.5), "area": rng.normal(0.50, 0.02, shape),
-        "btagDeepFlavB": btag, "jetId": np.where(r < 0.98, 6, np.where(r < 0.99, 2, 0)),
-        "hadronFlavour": true_jets["hadronFlavour"], "partonFlavour": true_jets["partonFlavour"],
-        "true_pt": tpt, "slot": np.broadcast_to(np.arange(shape[1]), shape), "valid": valid,
-    }
-    return take_rows(out, _sort_desc(pt, valid))
+    btag = deepjet_score(rng, np.where(np.abs(eta) < det.btag_eta_max, hflav, 0), det)
+    r = rng.uniform(size=n)
+    flat = {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
+            "rawFactor": np.clip(raw, -0.05, 0.5), "area": rng.normal(0.50, 0.02, n),
+            "btagDeepFlavB": btag, "jetId": np.where(r < 0.98, 6, np.where(r < 0.99, 2, 0)),
+            "true_pt": tpt, "hadronFlavour": hflav,
+            "partonFlavour": true_jets["partonFlavour"][rows, slots], "slot": slots}
+    stored = (pt > det.jet_store_pt_min) & (np.abs(eta) < det.jet_store_eta_max)
+    return _padded(flat, rows, stored, shape[0])
+
+
+def by_event_then_hardest(rows: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """Order of flat entries by event (``rows``), then by descending pT (pT >= 0).
+
+    One sort of a combined key: 1 / (2 + pT) < 1 breaks ties within an event (cheaper
+    than ``np.lexsort`` on the two keys).
+    """
+    return np.argsort(rows + 1.0 / (2.0 + pt))
+
+
+def _padded(flat: dict[str, np.ndarray], rows: np.ndarray, keep: np.ndarray, n_events: int
+            ) -> Padded:
+    """Entries ``keep`` of a flat list (event ``rows``) as (n_events, width) arrays, each
+    event's entries first and by descending pT, with a ``valid`` mask."""
+    rows = rows[keep]
+    order = by_event_then_hardest(rows, flat["pt"][keep])
+    rows = rows[order]
+    counts = np.bincount(rows, minlength=n_events)
+    width = max(int(counts.max(initial=0)), 1)
+    at = rows * width + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out = {}
+    for k, v in flat.items():
+        out[k] = np.zeros((n_events, width), v.dtype)
+        out[k].ravel()[at] = v[keep][order]
+    out["valid"] = np.zeros((n_events, width), bool)
+    out["valid"].ravel()[at] = True
+    return out
 
 
 def genpart_index(t: PartonTable) -> np.ndarray:
@@ -173,45 +225,44 @@ def leptons(rng: np.random.Generator, t: PartonTable, jets: Padded, det: Detecto
             flavour: int) -> Padded:
     """Reconstructed electrons (flavour 11) or muons (13): prompt ones from W/Z/tau, plus
     non-isolated ones from semileptonic b decays inside b jets (so the veto has work).
+
+    Candidates are simulated as a flat list (a few per hundred events), then laid out
+    padded, pT-ordered per event.
     """
-    gidx = genpart_index(t)
-    # only the slots that can hold this lepton flavour matter (keeps the arrays narrow)
-    cols = np.flatnonzero((t.lepton & t.valid).any(axis=0))
-    gidx, pdg = gidx[:, cols], t.pdg[:, cols]
-    pt, eta, phi, _ = kin.to_ptetaphim(t.px[:, cols], t.py[:, cols], t.pz[:, cols],
-                                       t.e[:, cols], mass=False)
-    prompt = t.valid[:, cols] & t.lepton[:, cols] & (np.abs(pdg) == flavour)
+    prompt_at = t.valid & t.lepton & (np.abs(t.pdg) == flavour)
+    p_rows, p_slots = np.nonzero(prompt_at)
+    gidx = genpart_index(t)[p_rows, p_slots]
+    pt, eta, phi, _ = kin.to_ptetaphim(t.px[p_rows, p_slots], t.py[p_rows, p_slots],
+                                       t.pz[p_rows, p_slots], t.e[p_rows, p_slots], mass=False)
     eff = det.electron_eff if flavour == 11 else det.muon_eff
     # non-prompt: ~10 % per b jet and lepton flavour (BR(b -> l X) ~ 10.7 %), soft, inside jet
-    jb = jets["valid"] & (jets["hadronFlavour"] == 5)
-    npl = jb & (rng.uniform(size=jb.shape) < 0.107)
-    frac = rng.beta(1.2, 6.0, jb.shape)
-    n_charge = np.where(rng.uniform(size=jb.shape) < 0.5, 1, -1)
+    b_rows, b_slots = np.nonzero(jets["valid"] & (jets["hadronFlavour"] == 5))
+    has = rng.uniform(size=len(b_rows)) < 0.107
+    b_rows, b_slots = b_rows[has], b_slots[has]
+    n_np = len(b_rows)
+    n_charge = np.where(rng.uniform(size=n_np) < 0.5, 1, -1)
     cat = {
-        "pt": np.concatenate([pt, jets["pt"] * frac], axis=1),
-        "eta": np.concatenate([eta, jets["eta"] + rng.normal(0, 0.05, jb.shape)], axis=1),
-        "phi": np.concatenate([phi, jets["phi"] + rng.normal(0, 0.05, jb.shape)], axis=1),
-        "pdgId": np.concatenate([pdg, -flavour * n_charge], axis=1),
-        "genPartIdx": np.concatenate([gidx, np.full(jb.shape, -1)], axis=1),
-        "prompt": np.concatenate([prompt, np.zeros(jb.shape, bool)], axis=1),
-        "cand": np.concatenate([prompt, npl], axis=1),
+        "pt": np.concatenate([pt, jets["pt"][b_rows, b_slots] * rng.beta(1.2, 6.0, n_np)]),
+        "eta": np.concatenate([eta, jets["eta"][b_rows, b_slots] + rng.normal(0, 0.05, n_np)]),
+        "phi": np.concatenate([phi, jets["phi"][b_rows, b_slots] + rng.normal(0, 0.05, n_np)]),
+        "pdgId": np.concatenate([t.pdg[p_rows, p_slots], -flavour * n_charge]),
+        "genPartIdx": np.concatenate([gidx, np.full(n_np, -1)]),
+        "prompt": np.concatenate([np.ones(len(p_rows), bool), np.zeros(n_np, bool)]),
     }
-    shape = cat["pt"].shape
-    cat["pt"] = cat["pt"] * (1.0 + 0.015 * rng.standard_normal(shape))
+    rows = np.concatenate([p_rows, b_rows])
+    n = len(rows)
+    prompt = cat["prompt"]
+    cat["pt"] = cat["pt"] * (1.0 + 0.015 * rng.standard_normal(n))
     eta_max = det.electron_eta_max if flavour == 11 else det.muon_eta_max
-    acc = cat["cand"] & (np.abs(cat["eta"]) < eta_max) & (
-        cat["pt"] > det.lepton_pt_min) & (rng.uniform(size=shape) < 0.99)
-    tight = np.where(cat["prompt"], rng.uniform(size=shape) < eff,
-                     rng.uniform(size=shape) < 0.3)
-    iso = np.where(cat["prompt"], rng.exponential(0.03, shape), 0.15 + rng.exponential(0.6, shape))
-    out = dict(cat)
-    out.update({
-        "charge": -np.sign(cat["pdgId"]), "mass": np.full(shape, 0.000511 if flavour == 11
-                                                           else 0.10566),
-        "tight": tight, "iso": iso, "miniiso": iso * rng.uniform(0.6, 1.0, shape),
-        "dxy": rng.normal(0.0, 0.002, shape) + (~cat["prompt"]) * rng.normal(0, 0.02, shape),
-        "dz": rng.normal(0.0, 0.005, shape), "valid": acc,
+    acc = (np.abs(cat["eta"]) < eta_max) & (cat["pt"] > det.lepton_pt_min) & (
+        rng.uniform(size=n) < 0.99)
+    iso = np.where(prompt, rng.exponential(0.03, n), 0.15 + rng.exponential(0.6, n))
+    cat.update({
+        "charge": -np.sign(cat["pdgId"]),
+        "mass": np.full(n, 0.000511 if flavour == 11 else 0.10566),
+        "tight": rng.uniform(size=n) < np.where(prompt, eff, 0.3), "iso": iso,
+        "miniiso": iso * rng.uniform(0.6, 1.0, n),
+        "dxy": rng.normal(0.0, 0.002, n) + (~prompt) * rng.normal(0, 0.02, n),
+        "dz": rng.normal(0.0, 0.005, n),
     })
-    out.pop("cand")
-    order = _sort_desc(out["pt"], acc)[:, :max(int(acc.sum(axis=1).max(initial=0)), 1)]
-    return take_rows(out, order)  # valid first: the cut columns hold no lepton
+    return _padded(cat, rows, acc, t.n_events)  # accepted leptons, by descending pT

@@ -1,4 +1,4 @@
-"""Assemble full NanoAOD-like events (padded arrays) from a parton-level table."""
+"""Assemble full NanoAOD-like events (padded or flat collections) from a parton-level table."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 from simulation import eventinfo
 from simulation import kinematics as kin
 from simulation.detector import (
+    by_event_then_hardest,
     cluster_partons,
     leptons,
     prepare_partons,
     prepared_rows,
     reco_jets,
-    take_rows,
 )
 from simulation.fatjets import fatjets
 from simulation.partons import PartonTable
@@ -23,10 +23,12 @@ from simulation.settings import GeneratorSettings
 
 @dataclass
 class EventBlock:
-    """Events ready for writing: flat per-event arrays and padded collections.
+    """Events ready for writing: per-event arrays and collections.
 
-    ``collections[name]`` maps field -> (n, k) array and must contain ``valid``;
-    ``flat`` maps branch name -> (n,) or (n, k) array (fixed-size jagged, e.g. PSWeight).
+    ``collections[name]`` maps field -> padded (n, k) array and then contains ``valid``,
+    or field -> flat array of all entries and then contains ``counts`` (entries per
+    event); ``flat`` maps branch name -> (n,) or (n, k) array (fixed-size jagged, e.g.
+    PSWeight).
     """
 
     flat: dict[str, np.ndarray] = field(default_factory=dict)
@@ -35,30 +37,41 @@ class EventBlock:
 
 
 def _genpart(t: PartonTable) -> dict[str, np.ndarray]:
+    """GenPart as a flat collection (``counts`` per event): the written slots only."""
     keep = t.valid & t.genpart
-    newidx = np.where(keep, np.cumsum(keep, axis=1) - 1, -1)
-    mom = np.where(t.mother >= 0, t.mother, 0)
-    mother_new = np.where(t.mother >= 0, np.take_along_axis(newidx, mom, axis=1), -1)
-    pt, eta, phi, _ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e, mass=False)
+    rows, slots = np.nonzero(keep)
+    newidx = np.cumsum(keep, axis=1) - 1  # a written slot's index in its event's GenPart
+    mother = t.mother[rows, slots]
+    mother_new = np.where(mother >= 0, newidx[rows, np.maximum(mother, 0)], -1)
+    pt, eta, phi, _ = kin.to_ptetaphim(t.px[rows, slots], t.py[rows, slots],
+                                       t.pz[rows, slots], t.e[rows, slots], mass=False)
     # beam-collinear partons cannot occur (pt > 0 always); keep eta finite anyway
-    return {"pt": pt, "eta": np.clip(eta, -20, 20), "phi": phi, "mass": t.mass,
-            "pdgId": t.pdg, "status": t.status, "statusFlags": t.flags,
-            "genPartIdxMother": mother_new, "valid": keep}
+    return {"pt": pt, "eta": np.clip(eta, -20, 20), "phi": phi, "mass": t.mass[rows, slots],
+            "pdgId": t.pdg[rows, slots], "status": t.status[rows, slots],
+            "statusFlags": t.flags[rows, slots], "genPartIdxMother": mother_new,
+            "counts": keep.sum(axis=1)}
 
 
 def _genjets(true_jets: dict, pt_min: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """GenJet collection from the true (merged-parton) jets, and each slot's GenJet index."""
-    pt, eta, phi, mass = kin.to_ptetaphim(true_jets["px"], true_jets["py"], true_jets["pz"],
-                                          true_jets["e"])
-    valid = true_jets["valid"] & (pt > pt_min)
-    order = np.argsort(np.where(valid, -pt, np.inf), axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
-    rank = np.where(valid, rank, -1)
-    cols = {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
-            "partonFlavour": true_jets["partonFlavour"],
-            "hadronFlavour": true_jets["hadronFlavour"], "valid": valid}
-    return take_rows(cols, order), rank
+    """GenJet as a flat collection (``counts`` per event, pT-ordered within each event)
+    from the true (merged-parton) jets, and each slot's GenJet index (-1 for none)."""
+    rows, slots = np.nonzero(true_jets["valid"])
+    pt, eta, phi, mass = kin.to_ptetaphim(*(true_jets[k][rows, slots]
+                                            for k in ("px", "py", "pz", "e")))
+    above = pt > pt_min
+    rows, slots = rows[above], slots[above]
+    order = by_event_then_hardest(rows, pt[above])
+    rows, slots = rows[order], slots[order]
+    counts = np.bincount(rows, minlength=true_jets["valid"].shape[0])
+    rank = np.full(true_jets["valid"].shape, -1)
+    rank.ravel()[rows * rank.shape[1] + slots] = np.arange(len(rows)) - np.repeat(
+        np.cumsum(counts) - counts, counts)
+    cols = {k: v[above][order] for k, v in (("pt", pt), ("eta", eta), ("phi", phi),
+                                             ("mass", mass))}
+    cols["partonFlavour"] = true_jets["partonFlavour"][rows, slots]
+    cols["hadronFlavour"] = true_jets["hadronFlavour"][rows, slots]
+    cols["counts"] = counts
+    return cols, rank
 
 
 def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: GeneratorSettings,

@@ -144,3 +144,22 @@ def power_law(rng: np.random.Generator, xmin: float, power: float, size, xmax: f
     u = rng.uniform(0.0, 1.0, size)
     lo, hi = xmin**a, xmax**a
     return (lo + u * (hi - lo)) ** (1.0 / a)
+
+
+def abs_eta_below(pz: np.ndarray, pt: np.ndarray, eta_max: float) -> np.ndarray:
+    """``|eta| < eta_max`` with eta as :func:`to_ptetaphim` computes it, bit for bit.
+
+    For arrays pz, pt of one shape. Compares |pz|/pt with sinh(eta_max) (no arcsinh, the
+    costly part); arcsinh is evaluated only in a narrow band around that edge, where the
+    two comparisons could round differently. Where pt = 0, eta is 0.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.abs(pz) / pt  # = |pz / pt| exactly
+    edge = np.sinh(eta_max)
+    band = 1e-9 * abs(edge)  # far wider than the rounding error of arcsinh
+    out = a < edge - band
+    near = (a <= edge + band) & ~out
+    if near.any():
+        out[near] = np.abs(np.arcsinh(pz[near] / pt[near])) < eta_max
+    out[pt == 0] = eta_max > 0
+    return out

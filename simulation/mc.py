@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from simulation import eventinfo
-from simulation.events import build_events
+from simulation.events import EventBlock, build_events
 from simulation.partons import PartonTable
-from simulation.processes import NO_SHIFT, Modifiers, generate_partons, parton_ht
+from simulation.processes import NO_SHIFT, Modifiers, generate_batch, generate_partons
 from simulation.settings import GeneratorSettings
-from simulation.writer import write_file
+from simulation.writer import EVENTS_PER_CHUNK, write_file
 
 BATCH = 20_000  # parton-level events per batch (fixed: determinism does not depend on n)
 
@@ -28,29 +28,22 @@ class Generated:
     sumw2: float
 
 
-def _concat_tables(tables: list[PartonTable]) -> PartonTable:
-    if len(tables) == 1:
-        return tables[0]
-    fields = PartonTable.__dataclass_fields__
-    width = max(t.px.shape[1] for t in tables)
-    assert all(t.px.shape[1] == width for t in tables)
-    return PartonTable(**{k: np.concatenate([getattr(t, k) for t in tables]) for k in fields})
-
-
 def generate_filtered(rng: np.random.Generator, process: str, n_keep: int,
                       s: GeneratorSettings, mod: Modifiers = NO_SHIFT) -> Generated:
     """Generate until ``n_keep`` events pass the parton-HT filter.
 
     Counts (and sums the genWeight of) every generated event, including those removed by
     the filter, up to the last kept one: the inputs of Runs.genEventCount/genEventSumw.
+    Kept events are written straight into the returned table; rejected ones never get
+    table rows.
     """
     ps = s.processes[process]
-    kept, weights = [], []
+    table, weights = None, []
     n_gen, sumw, sumw2, have = 0, 0.0, 0.0, 0
     while have < n_keep:
-        t = generate_partons(rng, process, BATCH, s, mod)
+        batch = generate_batch(rng, process, BATCH, s, mod)
         w = eventinfo.gen_weights(rng, BATCH, ps)
-        passed = parton_ht(t) >= s.ht_filter_gev
+        passed = batch.ht() >= s.ht_filter_gev
         idx = np.flatnonzero(passed)
         need = n_keep - have
         if len(idx) > need:  # stop right after the last needed event
@@ -62,13 +55,16 @@ def generate_filtered(rng: np.random.Generator, process: str, n_keep: int,
         n_gen += len(w_all)
         sumw += float(w_all.sum())
         sumw2 += float((w_all**2).sum())
-        kept.append(t.take(idx))
+        if table is None:
+            table = PartonTable.empty(n_keep, batch.width)
+        batch.fill(table, have, idx)
+        del batch  # free its arrays before the next batch is generated
         weights.append(w[idx])
         have += len(idx)
-    if not kept:
-        kept = [generate_partons(rng, process, 0, s, mod)]
+    if table is None:
+        table = generate_partons(rng, process, 0, s, mod)
         weights = [np.zeros(0)]
-    return Generated(_concat_tables(kept), np.concatenate(weights), n_gen, sumw, sumw2)
+    return Generated(table, np.concatenate(weights), n_gen, sumw, sumw2)
 
 
 def filter_efficiency(rng: np.random.Generator, process: str, s: GeneratorSettings,
@@ -76,7 +72,7 @@ def filter_efficiency(rng: np.random.Generator, process: str, s: GeneratorSettin
     """Fraction of generated events passing the parton-HT filter (pilot estimate)."""
     passed = 0
     for _ in range(n // BATCH):
-        passed += int((parton_ht(generate_partons(rng, process, BATCH, s, mod))
+        passed += int((generate_batch(rng, process, BATCH, s, mod).ht()
                        >= s.ht_filter_gev).sum())
     return passed / (BATCH * (n // BATCH))
 
@@ -106,15 +102,23 @@ def write_mc(gen: Generated, process: str, out_dir: Path, stem: str, n_files: in
     children = seed_seq.spawn(n_files)
     for i, (a, b) in enumerate(split(n, n_files)):
         rng = np.random.default_rng(children[i])
-        t = gen.table.take(np.arange(a, b))
-        block = build_events(rng, t, process, s, is_data=False, gen_weight=gen.gen_weight[a:b])
-        ev = np.arange(a, b, dtype=np.uint64) + 1
-        block.flat["run"] = np.ones(b - a, np.uint32)
-        block.flat["luminosityBlock"] = (1 + (ev - 1) // s.events_per_lumiblock).astype(np.uint32)
-        block.flat["event"] = ev
+        blocks = (_mc_block(rng, gen, c0, min(c0 + EVENTS_PER_CHUNK, b), process, s)
+                  for c0 in (range(a, b, EVENTS_PER_CHUNK) or [a]))  # empty: one empty chunk
         fa, fb = (a / n, b / n) if n else (i / n_files, (i + 1) / n_files)
         count = round(gen.n_generated * fb) - round(gen.n_generated * fa)
         runs = {"run": [1], "genEventCount": [count],
                 "genEventSumw": [gen.sumw * (fb - fa)], "genEventSumw2": [gen.sumw2 * (fb - fa)]}
-        paths.append(write_file(out_dir / f"{stem}_{i:03d}.root", block, runs))
+        paths.append(write_file(out_dir / f"{stem}_{i:03d}.root", blocks, runs))
     return paths
+
+
+def _mc_block(rng: np.random.Generator, gen: Generated, a: int, b: int, process: str,
+              s: GeneratorSettings) -> EventBlock:
+    """Kept events a..b-1 detector-simulated, with run, lumi block and event numbers."""
+    block = build_events(rng, gen.table.take(np.arange(a, b)), process, s, is_data=False,
+                         gen_weight=gen.gen_weight[a:b])
+    ev = np.arange(a, b, dtype=np.uint64) + 1
+    block.flat["run"] = np.ones(b - a, np.uint32)
+    block.flat["luminosityBlock"] = (1 + (ev - 1) // s.events_per_lumiblock).astype(np.uint32)
+    block.flat["event"] = ev
+    return block

@@ -4,10 +4,14 @@ Each process builds hard objects (tops, W/Z/H, QCD partons) with a realistic tra
 momentum and rapidity spectrum, extra radiation partons (the ISR/FSR jets), optionally an
 extra b-bbar pair (tt+bb, gluon splitting), balances the total transverse momentum, and
 decays everything with exact two-body kinematics (:mod:`simulation.kinematics`).
+
+A batch (:func:`generate_batch`) gives the generator-filter HT of every event; table rows
+are only built for the events asked for (:class:`simulation.partons.PartonBatch`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,12 +19,13 @@ import numpy as np
 from simulation import kinematics as kin
 from simulation.partons import (
     HARD,
-    RADIATION,
+    FreePartons,
+    PartonBatch,
     PartonTable,
-    block,
+    Slot,
     boson_decay_block,
-    concat,
-    put,
+    quark_mass,
+    side_by_side,
     top_block,
 )
 from simulation.settings import GeneratorSettings, ProcessSettings
@@ -41,52 +46,62 @@ class Modifiers:
 NO_SHIFT = Modifiers()
 
 
-def _flavour(rng: np.random.Generator, probs, size) -> np.ndarray:
-    """Signed pdgIds drawn from (P(g), P(uds), P(c), P(b))."""
-    p = np.asarray(probs, float)
-    k = np.searchsorted(np.cumsum(p / p.sum()), rng.uniform(size=size))
-    pdg = _FLAVOURS[np.minimum(k, 3)]
-    pdg = np.where(pdg == 1, rng.integers(1, 4, size=size), pdg)
-    sign = np.where(rng.uniform(size=size) < 0.5, 1, -1)
-    return np.where(pdg == 21, 21, pdg * sign).astype(np.int32)
+@dataclass
+class FlavourDraws:
+    """The random numbers behind parton flavours drawn from (P(g), P(uds), P(c), P(b)).
+
+    pdgIds are worked out from them only for the events asked for: for the radiation
+    partons that saves most of the work, as most events fail the generator filter.
+    """
+
+    probs: tuple[float, ...]
+    u_kind: np.ndarray
+    light: np.ndarray
+    u_sign: np.ndarray
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, probs: Sequence[float],
+             size: tuple[int, ...]) -> FlavourDraws:
+        """Draw the flavours of an array of partons of shape ``size``."""
+        u_kind = rng.uniform(size=size)
+        light = rng.integers(1, 4, size=size)
+        return cls(tuple(probs), u_kind, light, rng.uniform(size=size))
+
+    def pdg(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Signed pdgIds of events ``rows`` (all by default)."""
+        p = np.asarray(self.probs, float)
+        k = np.searchsorted(np.cumsum(p / p.sum()), self.u_kind[rows])
+        pdg = _FLAVOURS[np.minimum(k, 3)]
+        pdg = np.where(pdg == 1, self.light[rows], pdg)
+        sign = np.where(self.u_sign[rows] < 0.5, 1, -1)
+        return np.where(pdg == 21, 21, pdg * sign).astype(np.int32)
 
 
-def _mass(s: GeneratorSettings, pdg: np.ndarray) -> np.ndarray:
-    a = np.abs(pdg)
-    return np.where(a == 5, s.m_b, np.where(a == 4, s.m_c, 0.0))
-
-
-def _free_partons(rng, n, k, n_valid, pt, eta, phi, pdg, s, status, flags) -> dict:
-    b = block(n, k)
-    m = _mass(s, pdg)
-    p4 = kin.from_ptetaphim(pt, eta, phi, m)
-    valid = np.arange(k)[None, :] < n_valid[:, None]
-    for j in range(k):
-        put(b, j, tuple(c[:, j] for c in p4), m[:, j], pdg[:, j], status, flags, jet=True,
-            valid=valid[:, j], genpart=valid[:, j])
-    return b
-
-
-def _radiation(rng, n, mean, s: GeneratorSettings, probs) -> tuple[dict, np.ndarray]:
+def _radiation(rng, n, mean, s: GeneratorSettings, probs) -> tuple[FreePartons, np.ndarray]:
     n_rad = np.minimum(rng.poisson(mean, n), MAX_RADIATION)
     shape = (n, MAX_RADIATION)
     pt = kin.power_law(rng, s.radiation_pt_min, s.radiation_pt_power, shape, 1500.0)
     eta = rng.normal(0.0, s.radiation_eta_sigma, shape)
     phi = rng.uniform(-np.pi, np.pi, shape)
-    pdg = _flavour(rng, probs, shape)
-    return _free_partons(rng, n, MAX_RADIATION, n_rad, pt, eta, phi, pdg, s, 43,
-                         RADIATION), n_rad
+    flavours = FlavourDraws.draw(rng, probs, shape)
+    valid = np.arange(MAX_RADIATION)[None, :] < n_rad[:, None]
+    return FreePartons(pt, eta, phi, flavours.pdg, valid, s), n_rad
 
 
-def _extra_bb(rng, n, fraction, s: GeneratorSettings) -> dict:
+def _bb_pdg(rows: np.ndarray) -> np.ndarray:
+    """pdgIds (b, bbar) of the extra pair, for events ``rows``."""
+    return np.tile(np.array([5, -5], np.int32), (len(rows), 1))
+
+
+def _extra_bb(rng, n, fraction, s: GeneratorSettings) -> FreePartons:
     """A b-bbar pair from gluon splitting in a fraction of events (2 slots)."""
     has = rng.uniform(size=n) < fraction
     pt = kin.power_law(rng, s.radiation_pt_min, s.radiation_pt_power - 0.4, (n, 2), 1000.0)
     eta = rng.normal(0.0, 1.3, (n, 1)) + rng.normal(0.0, 0.6, (n, 2))
     phi0 = rng.uniform(-np.pi, np.pi, (n, 1))
     phi = phi0 + np.concatenate([np.zeros((n, 1)), rng.normal(0.0, 1.2, (n, 1))], axis=1)
-    pdg = np.tile(np.array([5, -5], np.int32), (n, 1))
-    return _free_partons(rng, n, 2, np.where(has, 2, 0), pt, eta, phi, pdg, s, 43, RADIATION)
+    valid = np.repeat(has[:, None], 2, axis=1)
+    return FreePartons(pt, eta, phi, _bb_pdg, valid, s)
 
 
 def _pair(rng, n, scale, ysig) -> tuple[np.ndarray, ...]:
@@ -124,11 +139,14 @@ def _tops(rng, n, n_pairs, ps: ProcessSettings, mod: Modifiers, s: GeneratorSett
     return objs, signs
 
 
-def generate_partons(
+def generate_batch(
     rng: np.random.Generator, process: str, n: int, s: GeneratorSettings,
     mod: Modifiers | None = None,
-) -> PartonTable:
-    """Generate ``n`` parton-level events of ``process`` (tttt, ttbar, ttW, ttZ, ttH, qcd)."""
+) -> PartonBatch:
+    """Generate ``n`` parton-level events of ``process`` (tttt, ttbar, ttW, ttZ, ttH, qcd).
+
+    The batch gives the filter HT of every event and the table of any of them.
+    """
     mod = mod or NO_SHIFT
     ps = s.processes[process]
     rad, n_rad = _radiation(rng, n, ps.radiation_mean * mod.radiation_scale, s,
@@ -136,21 +154,20 @@ def generate_partons(
                             s.radiation_flavour_probs)
     bb = _extra_bb(rng, n, min(1.0, ps.extra_bb_fraction * mod.extra_bb_scale), s)
     free = [rad, bb]
-    rec_x = sum((b["px"] * b["valid"]).sum(axis=1) for b in free)
-    rec_y = sum((b["py"] * b["valid"]).sum(axis=1) for b in free)
+    sums = [b.transverse_sum() for b in free]
+    rec_x = sum(x for x, _ in sums)
+    rec_y = sum(y for _, y in sums)
     if process == "qcd":
         pt = kin.power_law(rng, s.qcd_leading_pt_min, s.qcd_leading_pt_power, n, 4000.0)
         phi = rng.uniform(-np.pi, np.pi, n)
         y = rng.normal(0.0, 1.4, (2, n))
-        pdg = _flavour(rng, s.qcd_flavour_probs, (n, 2))
-        m = _mass(s, pdg)
+        pdg = FlavourDraws.draw(rng, s.qcd_flavour_probs, (n, 2)).pdg()
+        m = quark_mass(s, pdg)
         objs = [(pt * np.cos(phi + k * np.pi), pt * np.sin(phi + k * np.pi), y[k], m[:, k])
                 for k in range(2)]
         p4s = _balanced(objs, (rec_x, rec_y))
-        hard = block(n, 2)
-        for k in range(2):
-            put(hard, k, p4s[k], m[:, k], pdg[:, k], 23, HARD, jet=True)
-        return concat([hard, rad, bb], n_rad)
+        hard = [Slot(p4s[k], m[:, k], pdg[:, k], 23, HARD, jet=True) for k in range(2)]
+        return PartonBatch(hard, free, n_rad)
     n_pairs = 2 if process == "tttt" else 1
     objs, signs = _tops(rng, n, n_pairs, ps, mod, s)
     boson = {"ttW": "W", "ttZ": "Z", "ttH": "H"}.get(process)
@@ -164,7 +181,15 @@ def generate_partons(
     if boson is not None:
         vsign = np.where(rng.uniform(size=n) < 0.65, 1, -1) if boson == "W" else np.ones(n, int)
         blocks.append(boson_decay_block(rng, p4s[-1], boson, vsign, s))
-    return concat(blocks + free, n_rad)
+    return PartonBatch(side_by_side(blocks), free, n_rad)
+
+
+def generate_partons(
+    rng: np.random.Generator, process: str, n: int, s: GeneratorSettings,
+    mod: Modifiers | None = None,
+) -> PartonTable:
+    """Generate ``n`` parton-level events of ``process`` (tttt, ttbar, ttW, ttZ, ttH, qcd)."""
+    return generate_batch(rng, process, n, s, mod).table()
 
 
 def parton_ht(t: PartonTable, pt_min: float = 20.0, eta_max: float = 2.5) -> np.ndarray:

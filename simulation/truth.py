@@ -21,7 +21,7 @@ from simulation.events import build_events
 from simulation.mc import files_needed, filter_efficiency, generate_filtered, split
 from simulation.processes import Modifiers
 from simulation.settings import MC_PROCESSES, GeneratorSettings, TruthModelSettings
-from simulation.writer import write_file
+from simulation.writer import EVENTS_PER_CHUNK, write_file
 
 _BACKGROUNDS = ("ttbar", "ttW", "ttZ", "ttH", "qcd")
 
@@ -124,35 +124,52 @@ def generate_data(kind: str, out_dir: Path, stem: str, n_files: int, seed: int,
     file_seeds = ss.spawn(n_files + 1)[1:]
     offsets = np.cumsum([0] + [t.n_events for _, t in parts])
     for k, (a, b) in enumerate(split(total, n_files)):
-        ids = order[a:b]
-        pos = np.arange(a, b)
-        blocks, ev_pos = [], []
-        for j, (p, t) in enumerate(parts):
-            in_p = (ids >= offsets[j]) & (ids < offsets[j + 1])
-            srt = np.argsort(ids[in_p])
-            mine, mine_pos = ids[in_p][srt] - offsets[j], pos[in_p][srt]
-            if len(mine):
-                blk = build_events(np.random.default_rng(file_seeds[k].spawn(len(parts))[j]),
-                                   t.take(mine), p, s, is_data=True, skim=skim)
-                blocks.append(blk)
-                ev_pos.append(mine_pos[blk.kept])
-        if not blocks:  # an empty file still gets every branch
-            p, t = parts[0]
-            blocks = [build_events(np.random.default_rng(0), t.take(np.arange(0)), p, s,
-                                   is_data=True)]
-            ev_pos = [np.zeros(0, int)]
-        block = _merge(blocks)
-        kept_pos = np.concatenate(ev_pos)
-        block.flat["run"] = run[which[kept_pos]]
-        block.flat["luminosityBlock"] = lumi[which[kept_pos]]
-        block.flat["event"] = kept_pos.astype(np.uint64) + 1
-        runs_here = np.unique(block.flat["run"]) if len(kept_pos) else np.array(
-            [truth.first_run])
-        zeros = np.zeros(len(runs_here))
-        paths.append(write_file(out_dir / f"{stem}_{k:03d}.root", block,
-                                {"run": runs_here, "genEventCount": zeros.astype(int),
-                                 "genEventSumw": zeros, "genEventSumw2": zeros}))
+        rngs = [np.random.default_rng(sd) for sd in file_seeds[k].spawn(len(parts))]
+        runs_seen: list[np.ndarray] = []
+
+        def chunks(a=a, b=b, rngs=rngs, runs_seen=runs_seen):
+            for c0 in range(a, b, EVENTS_PER_CHUNK) or [a]:  # an empty file: one empty chunk
+                c1 = min(c0 + EVENTS_PER_CHUNK, b)
+                block, kept_pos = _data_block(parts, offsets, order[c0:c1], np.arange(c0, c1),
+                                              rngs, s, skim)
+                block.flat["run"] = run[which[kept_pos]]
+                block.flat["luminosityBlock"] = lumi[which[kept_pos]]
+                block.flat["event"] = kept_pos.astype(np.uint64) + 1
+                runs_seen.append(block.flat["run"])
+                yield block
+
+        def runs_tree(runs_seen=runs_seen) -> dict[str, np.ndarray]:
+            runs_here = np.unique(np.concatenate(runs_seen))
+            if not len(runs_here):
+                runs_here = np.array([truth.first_run])
+            zeros = np.zeros(len(runs_here))
+            return {"run": runs_here, "genEventCount": zeros.astype(int),
+                    "genEventSumw": zeros, "genEventSumw2": zeros}
+
+        paths.append(write_file(out_dir / f"{stem}_{k:03d}.root", chunks(), runs_tree))
     return paths
+
+
+def _data_block(parts: list, offsets: np.ndarray, ids: np.ndarray, pos: np.ndarray,
+                rngs: list[np.random.Generator], s: GeneratorSettings,
+                skim: tuple[float, int]) -> tuple[object, np.ndarray]:
+    """The skimmed events ``ids`` (indices into the processes' tables laid end to end,
+    at event positions ``pos``) as one block, with the positions of the events kept."""
+    blocks, ev_pos = [], []
+    for j, (p, t) in enumerate(parts):
+        in_p = (ids >= offsets[j]) & (ids < offsets[j + 1])
+        srt = np.argsort(ids[in_p])
+        mine, mine_pos = ids[in_p][srt] - offsets[j], pos[in_p][srt]
+        if len(mine):
+            blk = build_events(rngs[j], t.take(mine), p, s, is_data=True, skim=skim)
+            blocks.append(blk)
+            ev_pos.append(mine_pos[blk.kept])
+    if not blocks:  # an empty file still gets every branch
+        p, t = parts[0]
+        blocks = [build_events(np.random.default_rng(0), t.take(np.arange(0)), p, s,
+                               is_data=True)]
+        ev_pos = [np.zeros(0, int)]
+    return _merge(blocks), np.concatenate(ev_pos)
 
 
 def _merge(blocks: list) -> object:

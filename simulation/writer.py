@@ -8,12 +8,14 @@ PFNano file stores its counters as uint32 (a known, harmless difference).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 import uproot
 
+from analysis.exceptions import GeneratorError
 from simulation.events import EventBlock
 
 F4, I4, U1, I2, U2, B = "f4", "i4", "u1", "i2", "u2", "?"
@@ -49,6 +51,13 @@ FLAT_TYPES: dict[str, str] = {
     "HLT_PFHT1050": B, "HLT_PFHT330PT30_QuadPFJet_75_60_45_40_TriplePFBTagDeepJet_4p5": B,
 }
 RUNS_TYPES = {"run": "u4", "genEventCount": "i8", "genEventSumw": "f8", "genEventSumw2": "f8"}
+# Full-precision PF-candidate kinematics do not compress (LZ4 gains < 1 %): written
+# uncompressed, which saves the time of trying.
+UNCOMPRESSED = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "FatJetPFCands_pt")
+# Events simulated and written at a time: a file's events go in chunks of this many (one
+# basket each), so memory holds one chunk's PF candidates, not the whole file's. A fixed
+# number, so that the events depend on the seed only, not on the machine.
+EVENTS_PER_CHUNK = 10_000
 
 
 def _zip_jagged(fields: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
@@ -77,9 +86,9 @@ def to_branches(block: EventBlock) -> dict[str, object]:
             out[name] = flat.astype(dtype)
     for cname, coll in block.collections.items():
         types = COLLECTION_TYPES[cname]
-        if "counts" in coll:  # already flat (constituent collections)
+        if "counts" in coll:  # already flat, with the entries per event
             counts = coll["counts"]
-            fields = {k: np.asarray(v).astype(types[k]) for k, v in coll.items()
+            fields = {k: np.asarray(v).astype(types[k], copy=False) for k, v in coll.items()
                       if k != "counts"}
         else:
             valid = coll["valid"]
@@ -94,19 +103,44 @@ def to_branches(block: EventBlock) -> dict[str, object]:
     return out
 
 
-def _tree(f, name: str, data: dict[str, object]) -> None:
-    types = {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()}
-    tree = f.mktree(name, types)
-    tree.extend(data)
+def _tree(f, name: str, chunks: Iterable[dict[str, object]]) -> None:
+    """Write a TTree from branch dictionaries, one basket per chunk."""
+    tree = None
+    for data in chunks:
+        if tree is None:
+            types = {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()}
+            tree = f.mktree(name, types)
+            for branch in UNCOMPRESSED:
+                if branch.split("_")[0] in data:
+                    tree[branch].compression = None
+        tree.extend(data)
+    if tree is None:
+        raise GeneratorError(f"no data for tree {name!r}: pass at least one (possibly empty) "
+                             "chunk of events")
 
 
-def write_file(path: Path, block: EventBlock, runs: dict[str, np.ndarray]) -> Path:
-    """Write one NanoAOD file with ``Events`` and ``Runs`` trees (LZ4-compressed)."""
+def write_file(path: Path, blocks: EventBlock | Iterable[EventBlock],
+               runs: dict[str, np.ndarray] | Callable[[], dict[str, np.ndarray]]) -> Path:
+    """Write one NanoAOD file with ``Events`` and ``Runs`` trees (LZ4-compressed).
+
+    ``blocks`` may be one block or an iterable of consecutive blocks (built lazily, one
+    at a time, so that memory holds only one chunk of events: see ``EVENTS_PER_CHUNK``).
+    ``runs`` is the Runs tree's content, or a function giving it once all events are
+    written (for contents that depend on them).
+    """
     path = Path(path)
     tmp = path.with_suffix(".tmp.root")
-    with uproot.recreate(tmp, compression=uproot.LZ4(1)) as f:
-        # mktree forces a TTree (plain assignment may write an RNTuple in recent uproot)
-        _tree(f, "Events", to_branches(block))
-        _tree(f, "Runs", {k: np.asarray(v).astype(RUNS_TYPES[k]) for k, v in runs.items()})
+    if isinstance(blocks, EventBlock):
+        blocks = [blocks]
+    try:
+        with uproot.recreate(tmp, compression=uproot.LZ4(1)) as f:
+            # mktree forces a TTree (plain assignment may write an RNTuple in recent uproot)
+            _tree(f, "Events", (to_branches(b) for b in blocks))
+            runs = runs() if callable(runs) else runs
+            _tree(f, "Runs", [{k: np.asarray(v).astype(RUNS_TYPES[k])
+                               for k, v in runs.items()}])
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a partial file behind
+        raise
     tmp.replace(path)  # atomic: a crash never leaves a half-written file under the name
     return path

@@ -11,9 +11,11 @@ page faults, not the physics, the largest cost of that:
   next array of that size is faulted in again page by page.
 
 :func:`generation_allocator` switches numpy's huge-page request off and lets glibc keep
-freed blocks up to 32 MB for reuse, only while it is active, and restores both after
-(giving the kept memory back). Elsewhere (not Linux, not glibc, another numpy) the
-settings it cannot make are left alone. ``benchmarks/bench_generator.py`` prints the
+freed blocks up to 32 MB for reuse, only while it is active. Afterwards numpy's setting
+is restored and glibc's thresholds go back to their documented 128 kB defaults (glibc no
+longer adjusts its mmap threshold dynamically after it has been set) and the kept memory
+is given back. Elsewhere (not Linux, not glibc, another numpy) the settings it cannot
+make are left alone. ``benchmarks/bench_generator.py`` prints the
 generator rate with and without it.
 """
 

@@ -196,6 +196,13 @@ def by_event_then_hardest(rows: np.ndarray, pt: np.ndarray) -> np.ndarray:
     return np.argsort(rows + 1.0 / (2.0 + pt))
 
 
+def position_in_event(rows: np.ndarray, n_events: int) -> tuple[np.ndarray, np.ndarray]:
+    """Entries per event, and each entry's position within its event, for flat entries
+    sorted by event (``rows``)."""
+    counts = np.bincount(rows, minlength=n_events)
+    return counts, np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
 def _padded(flat: dict[str, np.ndarray], rows: np.ndarray, keep: np.ndarray, n_events: int
             ) -> Padded:
     """Entries ``keep`` of a flat list (event ``rows``) as (n_events, width) arrays, each
@@ -203,9 +210,9 @@ def _padded(flat: dict[str, np.ndarray], rows: np.ndarray, keep: np.ndarray, n_e
     rows = rows[keep]
     order = by_event_then_hardest(rows, flat["pt"][keep])
     rows = rows[order]
-    counts = np.bincount(rows, minlength=n_events)
+    counts, position = position_in_event(rows, n_events)
     width = max(int(counts.max(initial=0)), 1)
-    at = rows * width + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    at = rows * width + position
     out = {}
     for k, v in flat.items():
         out[k] = np.zeros((n_events, width), v.dtype)

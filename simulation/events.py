@@ -11,7 +11,9 @@ from simulation import kinematics as kin
 from simulation.detector import (
     by_event_then_hardest,
     cluster_partons,
+    genpart_index,
     leptons,
+    position_in_event,
     prepare_partons,
     prepared_rows,
     reco_jets,
@@ -40,9 +42,8 @@ def _genpart(t: PartonTable) -> dict[str, np.ndarray]:
     """GenPart as a flat collection (``counts`` per event): the written slots only."""
     keep = t.valid & t.genpart
     rows, slots = np.nonzero(keep)
-    newidx = np.cumsum(keep, axis=1) - 1  # a written slot's index in its event's GenPart
-    mother = t.mother[rows, slots]
-    mother_new = np.where(mother >= 0, newidx[rows, np.maximum(mother, 0)], -1)
+    mother = t.mother[rows, slots]  # a slot index; GenPart wants the written index
+    mother_new = np.where(mother >= 0, genpart_index(t)[rows, np.maximum(mother, 0)], -1)
     pt, eta, phi, _ = kin.to_ptetaphim(t.px[rows, slots], t.py[rows, slots],
                                        t.pz[rows, slots], t.e[rows, slots], mass=False)
     # beam-collinear partons cannot occur (pt > 0 always); keep eta finite anyway
@@ -62,10 +63,9 @@ def _genjets(true_jets: dict, pt_min: float) -> tuple[dict[str, np.ndarray], np.
     rows, slots = rows[above], slots[above]
     order = by_event_then_hardest(rows, pt[above])
     rows, slots = rows[order], slots[order]
-    counts = np.bincount(rows, minlength=true_jets["valid"].shape[0])
+    counts, position = position_in_event(rows, true_jets["valid"].shape[0])
     rank = np.full(true_jets["valid"].shape, -1)
-    rank.ravel()[rows * rank.shape[1] + slots] = np.arange(len(rows)) - np.repeat(
-        np.cumsum(counts) - counts, counts)
+    rank.ravel()[rows * rank.shape[1] + slots] = position
     cols = {k: v[above][order] for k, v in (("pt", pt), ("eta", eta), ("phi", phi),
                                              ("mass", mass))}
     cols["partonFlavour"] = true_jets["partonFlavour"][rows, slots]

@@ -28,6 +28,7 @@ from simulation.detector import (
     by_event_then_hardest,
     cluster_partons,
     jet_resolution,
+    position_in_event,
     wrap_angle,
 )
 from simulation.partons import PartonTable
@@ -59,8 +60,7 @@ def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings,
     order = by_event_then_hardest(rows, tpt[keep] * resp)
     rows, slots, resp = rows[order], slots[order], resp[order]
     n_fj = len(rows)
-    n_fj_ev = np.bincount(rows, minlength=n_ev)
-    fj_offset = np.concatenate([[0], np.cumsum(n_fj_ev)[:-1]])
+    n_fj_ev, local_fj = position_in_event(rows, n_ev)  # local_fj: FatJet index in event
     fj_of_slot = np.full(tj["px"].shape, -1)
     fj_of_slot[rows, slots] = np.arange(n_fj)
     # partons of kept fat jets -> prongs, grouped by fat jet
@@ -79,19 +79,20 @@ def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings,
     n_const = np.minimum(n_made, s.max_fatjet_constituents)
     c_start = np.zeros(n_fj + 1, np.int64)
     np.cumsum(n_const, out=c_start[1:])
-    # per-event numbering: an event's jets are numbered one after another, so its
-    # candidates are one contiguous run starting at that of its first jet
-    local_fj = np.arange(n_fj) - fj_offset[rows]
-    first_cand = c_start[fj_offset[rows]]
+    # an event's jets are numbered one after another, so its candidates are one
+    # contiguous run starting at that of its first jet
+    first_cand = c_start[np.arange(n_fj) - local_fj]
+    max_prongs = int(np.diff(pr_start).max(initial=1))
     pf, c_prong, c_link = _shower_jets(rng, pr_start, pr_pt, pr_eta, pr_phi,
                                        mult.astype(np.int64), c_start,
-                                       int(n_made.max(initial=0)), local_fj, first_cand)
+                                       int(n_made.max(initial=0)), max_prongs, local_fj,
+                                       first_cand)
     # Cartesian momenta in float32 (what is written), as whole arrays: numpy's SIMD
     # float32 trigonometry is ~10x faster than a per-candidate call inside the loop
     c_pt, c_eta, c_phi, c_mass = pf[:4]
     p4 = (c_pt * np.cos(c_phi), c_pt * np.sin(c_phi), c_pt * np.sinh(c_eta))
     p4 += (np.sqrt(p4[0] * p4[0] + p4[1] * p4[1] + p4[2] * p4[2] + c_mass * c_mass),)
-    jet = _measure_jets(pr_start, c_start, c_prong, c_pt, c_eta, c_phi, *p4)
+    jet = _measure_jets(pr_start, c_start, max_prongs, c_prong, c_pt, c_eta, c_phi, *p4)
     # fat-jet four-vector: sum of stored constituents, scaled by the detector response
     jpt, jeta, jphi, jm = kin.to_ptetaphim(jet[0], jet[1], jet[2], jet[3])
     nb = np.bincount(pr_fj, weights=tj["parton_isb"][p_rows, p_slots], minlength=n_fj)
@@ -111,8 +112,8 @@ def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings,
 
 
 @numba.njit(cache=True)
-def _shower_jets(rng, pr_start, pr_pt, pr_eta, pr_phi, mult, c_start, max_made, local_fj,
-                 first_cand):
+def _shower_jets(rng, pr_start, pr_pt, pr_eta, pr_phi, mult, c_start, max_made, max_pr,
+                 local_fj, first_cand):
     """Shower every fat jet's prongs into PF candidates and keep the hardest.
 
     Returns the candidates (flat, jet after jet, each jet's hardest first) as
@@ -133,9 +134,6 @@ def _shower_jets(rng, pr_start, pr_pt, pr_eta, pr_phi, mult, c_start, max_made, 
     # per-jet scratch: made candidates (pt, momentum fraction, prong index or -1 for soft)
     s_pt, s_z = np.empty(max_made), np.empty(max_made)
     s_grp = np.empty(max_made, np.int64)
-    max_pr = 1
-    for j in range(n_fj):
-        max_pr = max(max_pr, pr_start[j + 1] - pr_start[j])
     head, end = np.empty(max_pr + 1, np.int64), np.empty(max_pr + 1, np.int64)
     for j in range(n_fj):
         p0, p1 = pr_start[j], pr_start[j + 1]
@@ -208,14 +206,12 @@ def _shower_jets(rng, pr_start, pr_pt, pr_eta, pr_phi, mult, c_start, max_made, 
 
 
 @numba.njit(cache=True)
-def _measure_jets(pr_start, c_start, c_prong, c_pt, c_eta, c_phi, c_px, c_py, c_pz, c_e):
+def _measure_jets(pr_start, c_start, max_pr, c_prong, c_pt, c_eta, c_phi, c_px, c_py, c_pz,
+                  c_e):
     """Per fat jet from its stored candidates: (px, py, pz, E, prong-level soft-drop mass,
     tau1, tau2, tau3), shape (8, n_fat_jets)."""
     n_fj = len(c_start) - 1
     jet = np.zeros((8, n_fj))
-    max_pr = 1
-    for j in range(n_fj):
-        max_pr = max(max_pr, pr_start[j + 1] - pr_start[j])
     g4 = np.empty((max_pr, 4))
     g_pt = np.empty(max_pr)
     axes_eta, axes_phi = np.empty(3), np.empty(3)

@@ -12,7 +12,7 @@ from simulation.events import EventBlock, build_events
 from simulation.partons import PartonTable
 from simulation.processes import NO_SHIFT, Modifiers, generate_batch, generate_partons
 from simulation.settings import GeneratorSettings
-from simulation.writer import EVENTS_PER_CHUNK, write_file
+from simulation.writer import chunks, write_file
 
 BATCH = 20_000  # parton-level events per batch (fixed: determinism does not depend on n)
 
@@ -102,8 +102,7 @@ def write_mc(gen: Generated, process: str, out_dir: Path, stem: str, n_files: in
     children = seed_seq.spawn(n_files)
     for i, (a, b) in enumerate(split(n, n_files)):
         rng = np.random.default_rng(children[i])
-        blocks = (_mc_block(rng, gen, c0, min(c0 + EVENTS_PER_CHUNK, b), process, s)
-                  for c0 in (range(a, b, EVENTS_PER_CHUNK) or [a]))  # empty: one empty chunk
+        blocks = (_mc_block(rng, gen, c0, c1, process, s) for c0, c1 in chunks(a, b))
         fa, fb = (a / n, b / n) if n else (i / n_files, (i + 1) / n_files)
         count = round(gen.n_generated * fb) - round(gen.n_generated * fa)
         runs = {"run": [1], "genEventCount": [count],

@@ -21,7 +21,7 @@ from simulation.events import build_events
 from simulation.mc import files_needed, filter_efficiency, generate_filtered, split
 from simulation.processes import Modifiers
 from simulation.settings import MC_PROCESSES, GeneratorSettings, TruthModelSettings
-from simulation.writer import EVENTS_PER_CHUNK, write_file
+from simulation.writer import chunks, write_file
 
 _BACKGROUNDS = ("ttbar", "ttW", "ttZ", "ttH", "qcd")
 
@@ -127,9 +127,8 @@ def generate_data(kind: str, out_dir: Path, stem: str, n_files: int, seed: int,
         rngs = [np.random.default_rng(sd) for sd in file_seeds[k].spawn(len(parts))]
         runs_seen: list[np.ndarray] = []
 
-        def chunks(a=a, b=b, rngs=rngs, runs_seen=runs_seen):
-            for c0 in range(a, b, EVENTS_PER_CHUNK) or [a]:  # an empty file: one empty chunk
-                c1 = min(c0 + EVENTS_PER_CHUNK, b)
+        def blocks(a=a, b=b, rngs=rngs, runs_seen=runs_seen):
+            for c0, c1 in chunks(a, b):
                 block, kept_pos = _data_block(parts, offsets, order[c0:c1], np.arange(c0, c1),
                                               rngs, s, skim)
                 block.flat["run"] = run[which[kept_pos]]
@@ -146,7 +145,7 @@ def generate_data(kind: str, out_dir: Path, stem: str, n_files: int, seed: int,
             return {"run": runs_here, "genEventCount": zeros.astype(int),
                     "genEventSumw": zeros, "genEventSumw2": zeros}
 
-        paths.append(write_file(out_dir / f"{stem}_{k:03d}.root", chunks(), runs_tree))
+        paths.append(write_file(out_dir / f"{stem}_{k:03d}.root", blocks(), runs_tree))
     return paths
 
 

@@ -60,6 +60,12 @@ UNCOMPRESSED = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "FatJetPFCands_pt")
 EVENTS_PER_CHUNK = 10_000
 
 
+def chunks(a: int, b: int) -> list[tuple[int, int]]:
+    """(start, stop) of the chunks of events a..b-1; one empty chunk when a == b (so that
+    an empty file still gets every branch)."""
+    return [(c, min(c + EVENTS_PER_CHUNK, b)) for c in range(a, b, EVENTS_PER_CHUNK)] or [(a, a)]
+
+
 def _zip_jagged(fields: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
     """``ak.zip({k: ak.unflatten(v, counts)})`` built directly from the flat contents.
 

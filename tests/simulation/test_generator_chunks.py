@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import uproot
 
-import simulation.mc
-import simulation.truth
+import simulation.writer
 from simulation import SampleSpec, generate_dataset
 from simulation.memory import _set_numpy_hugepages, generation_allocator
 
@@ -16,8 +15,7 @@ from simulation.memory import _set_numpy_hugepages, generation_allocator
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 300 events, so that small samples are written in several baskets."""
-    for module in (simulation.mc, simulation.truth):
-        monkeypatch.setattr(module, "EVENTS_PER_CHUNK", 300)
+    monkeypatch.setattr(simulation.writer, "EVENTS_PER_CHUNK", 300)
 
 
 def _check_links(tree) -> None:

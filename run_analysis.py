@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.exceptions import FourTopsError
+from common.exceptions import FourTopsError
 
 SUBCOMMANDS = ("run", "serve", "train", "morph")
 

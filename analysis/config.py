@@ -2,7 +2,7 @@
 
 Every section is a pydantic model that forbids unknown keys, so a misspelt key or a wrong
 type fails before any work starts. :func:`load_config` turns pydantic's errors into one
-:class:`~analysis.exceptions.ConfigError` that names the field, the bad value and what is
+:class:`~common.exceptions.ConfigError` that names the field, the bad value and what is
 allowed (with a "did you mean" for misspelt keys).
 """
 
@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.abcdnn.settings import ABCDnnSettings
-from analysis.exceptions import ConfigError
 from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
+from common.exceptions import ConfigError
 from corrections.settings import CorrectionsSettings
 from inference.settings import InferenceSettings
 from simulation.settings import GeneratorSettings, SampleSpec

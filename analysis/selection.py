@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.config import JetSelection, LeptonVeto
-from analysis.exceptions import InputFileError
+from common.exceptions import InputFileError
 
 
 def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:

@@ -25,7 +25,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from analysis.exceptions import CorrectionError
+from common.exceptions import CorrectionError
 from corrections.loader import Corrections
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

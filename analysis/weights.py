@@ -19,8 +19,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from analysis.exceptions import CorrectionError
 from analysis.variations import flat_values
+from common.exceptions import CorrectionError
 from corrections.loader import Corrections
 
 # LHEScaleWeight index -> (muR, muF); NanoAOD doc: with 9 entries [4] is the nominal,

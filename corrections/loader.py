@@ -18,7 +18,7 @@ import correctionlib
 import numpy as np
 from correctionlib import schemav2 as cs
 
-from analysis.exceptions import CorrectionError
+from common.exceptions import CorrectionError
 from corrections.settings import CorrectionsSettings
 
 KINDS = ("jets", "btag", "pileup", "trigger")

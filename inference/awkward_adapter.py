@@ -22,7 +22,7 @@ from typing import Any, Literal
 import awkward as ak
 import numpy as np
 
-from analysis.exceptions import ModelInputError
+from common.exceptions import ModelInputError
 
 
 def _flat(name: str, value: ak.Array | Sequence[ak.Array]) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
+from common.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
 from inference.engine import Engine
 from inference.repository import ModelEntry, load_model_entry, numpy_dtype
 from inference.settings import InferenceSettings

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from analysis.exceptions import InferenceError, ModelInputError
+from common.exceptions import InferenceError, ModelInputError
 from inference.repository import TensorSpec
 
 _ORT_TYPES = {

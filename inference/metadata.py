@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 
-from analysis.exceptions import ModelRepositoryError
+from common.exceptions import ModelRepositoryError
 
 #: Keys every served model must document (values are strings, JSON where structured).
 REQUIRED_KEYS: tuple[str, ...] = (

@@ -18,7 +18,7 @@ import onnx
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from analysis.exceptions import ModelNotFoundError, ModelRepositoryError
+from common.exceptions import ModelNotFoundError, ModelRepositoryError
 from inference.metadata import read_metadata, validate_metadata
 
 PLATFORM = "onnxruntime_onnx"

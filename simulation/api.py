@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.exceptions import GeneratorError
+from common.exceptions import GeneratorError
 from simulation.mc import generate_filtered, write_mc
 from simulation.memory import generation_allocator
 from simulation.settings import MC_PROCESSES, GeneratorSettings, SampleSpec

@@ -15,7 +15,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from analysis.exceptions import GeneratorError
+from common.exceptions import GeneratorError
 from simulation.events import EventBlock
 
 F4, I4, U1, I2, U2, B = "f4", "i4", "u1", "i2", "u2", "?"

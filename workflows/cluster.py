@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from coffea import processor
 
-from analysis.exceptions import ConfigError
+from common.exceptions import ConfigError
 
 ExecutorName = Literal["iterative", "futures", "dask"]
 

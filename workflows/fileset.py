@@ -14,7 +14,7 @@ import numpy as np
 import uproot
 
 from analysis.config import AnalysisConfig
-from analysis.exceptions import InputFileError
+from common.exceptions import InputFileError
 
 TREE = "Events"
 

@@ -40,7 +40,7 @@ from analysis.abcdnn.templates import (
     target_histogram,
 )
 from analysis.abcdnn.training import morph
-from analysis.exceptions import BackgroundEstimateError, ConfigError
+from common.exceptions import BackgroundEstimateError, ConfigError
 
 log = logging.getLogger(__name__)
 

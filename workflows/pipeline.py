@@ -14,7 +14,7 @@ from coffea.lumi_tools import LumiMask
 from coffea.nanoevents import NanoAODSchema
 
 from analysis.config import AnalysisConfig, load_config
-from analysis.exceptions import ConfigError, FourTopsError, IncompleteRunError, InputFileError
+from common.exceptions import ConfigError, FourTopsError, IncompleteRunError, InputFileError
 from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns
 from workflows.cluster import ClusterSpec, open_executor
 from workflows.fileset import BadFile, Fileset, build_fileset

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.exceptions import ConfigError
 from analysis.ml_features import DNN_FEATURE_NAMES, MLFeatureSettings, dnn_input_columns, dnn_inputs
+from common.exceptions import ConfigError
 from inference.engine import Engine
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training import cards, event_dnn, particlenet, resolved

@@ -31,7 +31,7 @@ from analysis.abcdnn.regions import (
     cell_letter,
     condition_dim,
 )
-from analysis.exceptions import ModelRepositoryError
+from common.exceptions import ModelRepositoryError
 
 MODEL_NAME = "abcdnn_map"
 MODEL_VERSION = "1"

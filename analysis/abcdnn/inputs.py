@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis.abcdnn.regions import TARGET, assign_cells
 from analysis.abcdnn.settings import ABCDnnSettings, GridSpec
-from analysis.exceptions import BackgroundEstimateError
+from common.exceptions import BackgroundEstimateError
 
 FEATURES: list[str] = ["logit(dnn_score)", "log(ht/GeV)"]
 REQUIRED_COLUMNS: list[str] = ["process", "weight", "n_jets", "n_b", "ht", "dnn_score"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.exceptions import BackgroundEstimateError
+from common.exceptions import BackgroundEstimateError
 
 #: Exponent of each control cell in the extended-ABCD product.
 EXPONENTS: dict[str, int] = {"B": 1, "X": 1, "C": 2, "A": -2, "Y": -1}

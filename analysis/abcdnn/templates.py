@@ -20,7 +20,7 @@ import numpy as np
 
 from analysis.abcdnn.ensemble import GridEnsemble
 from analysis.abcdnn.regions import TARGET, cell_label
-from analysis.exceptions import BackgroundEstimateError
+from common.exceptions import BackgroundEstimateError
 
 
 def histogram(values: np.ndarray, weights: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -22,7 +22,7 @@ from analysis.abcdnn.inputs import GridData
 from analysis.abcdnn.mmd import batched_mmd2
 from analysis.abcdnn.regions import CONTROL_CELLS, condition_dim, encode_conditions
 from analysis.abcdnn.settings import ABCDnnSettings
-from analysis.exceptions import BackgroundEstimateError
+from common.exceptions import BackgroundEstimateError
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from analysis.exceptions import ServerUnavailableError
+from common.exceptions import ServerUnavailableError
 from inference.server.core import ModelServer
 from inference.server.grpc_servicer import build_grpc_server
 from inference.server.http_app import build_app

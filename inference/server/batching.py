@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.exceptions import ServerUnavailableError
+from common.exceptions import ServerUnavailableError
 
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 

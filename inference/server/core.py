@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from analysis.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
+from common.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
 from inference.engine import Engine
 from inference.repository import ModelEntry, load_repository
 from inference.server.batching import DynamicBatcher

@@ -16,7 +16,7 @@ import numpy as np
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
-from analysis.exceptions import (
+from common.exceptions import (
     InferenceError,
     ModelInputError,
     ModelNotFoundError,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from analysis.exceptions import (
+from common.exceptions import (
     InferenceError,
     ModelInputError,
     ModelNotFoundError,

@@ -13,7 +13,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from analysis.exceptions import InputFileError
+from common.exceptions import InputFileError
 from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
 from inference.training.settings import BoostedTaggerSettings
 from inference.training.truth import LABEL_QCD, LABEL_TOP, hadronic_top_decays, label_fatjets

@@ -16,7 +16,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from analysis.exceptions import GeneratorError
+from common.exceptions import GeneratorError
 from inference.training.settings import ToyPhysics
 from inference.training.substructure import jet_substructure
 from inference.training.toy_shower import cluster, fragment, shower

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analysis.abcdnn.normalization import Yield, extended_abcd, signed_yield
-from analysis.exceptions import BackgroundEstimateError
+from common.exceptions import BackgroundEstimateError
 
 
 def test_formula_and_uncertainty_by_hand() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from analysis.config import load_config, parse_config
-from analysis.exceptions import ConfigError
 from analysis.regions import assign_regions, region_labels
+from common.exceptions import ConfigError
 
 
 def _minimal() -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from analysis.exceptions import CorrectionError
+from common.exceptions import CorrectionError
 from corrections.loader import Corrections, load_corrections, validate_payload
 from corrections.settings import CorrectionsSettings, WeightPayloadSettings
 

@@ -6,9 +6,9 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from analysis.exceptions import CorrectionError
 from analysis.variations import jet_variations
 from analysis.weights import WeightSet, event_weights, weight_variation_names
+from common.exceptions import CorrectionError
 from corrections.loader import Corrections, load_corrections
 from corrections.testing import select_jets, toy_events
 

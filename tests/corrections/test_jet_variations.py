@@ -7,8 +7,8 @@ import correctionlib
 import numpy as np
 import pytest
 
-from analysis.exceptions import CorrectionError
 from analysis.variations import deterministic_normal, jet_variations
+from common.exceptions import CorrectionError
 from corrections.loader import Corrections, load_corrections
 from corrections.testing import select_jets, toy_events
 

@@ -8,7 +8,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from analysis.exceptions import ModelInputError
+from common.exceptions import ModelInputError
 from inference.awkward_adapter import run_on_jagged
 from inference.client import make_client
 from tests.inference.onnx_models import N_POINTS

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from analysis.exceptions import ServerUnavailableError
+from common.exceptions import ServerUnavailableError
 from inference.server.batching import DynamicBatcher
 
 

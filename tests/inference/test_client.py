@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from analysis.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
+from common.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
 from inference.client import InProcessClient, TransientError, backoff_delay, make_client
 from inference.server import serve_in_thread
 from inference.settings import InferenceSettings

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from analysis.exceptions import InferenceError, ModelInputError
+from common.exceptions import InferenceError, ModelInputError
 from inference.engine import DeviceFallbackWarning, Engine
 from inference.metadata import set_metadata
 from inference.repository import write_model

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from analysis.exceptions import ModelNotFoundError, ModelRepositoryError
+from common.exceptions import ModelNotFoundError, ModelRepositoryError
 from inference.metadata import REQUIRED_KEYS, read_metadata, set_metadata, validate_metadata
 from inference.repository import load_repository, write_model
 from tests.inference.onnx_models import N_FEATURES, linear_model, mlp_model

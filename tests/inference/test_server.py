@@ -21,7 +21,7 @@ import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 from tritonclient.utils import InferenceServerException
 
-from analysis.exceptions import ServerUnavailableError
+from common.exceptions import ServerUnavailableError
 from inference.client import make_client
 from inference.server import serve_in_thread
 from tests.inference.onnx_models import MLP_MAX_BATCH, N_FEATURES, N_POINTS

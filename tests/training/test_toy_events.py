@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from analysis.exceptions import GeneratorError
+from common.exceptions import GeneratorError
 from inference.training.toy_events import make_toy_events
 from inference.training.truth import LABEL_TOP, hadronic_top_decays, label_fatjets
 

@@ -195,7 +195,7 @@ def test_event_dnn_folds_train_on_their_parity(tmp_path):
 
 
 def test_train_all_rejects_unknown_models_and_sources(tmp_path):
-    from analysis.exceptions import ConfigError
+    from common.exceptions import ConfigError
 
     with pytest.raises(ConfigError, match="unknown models"):
         train_all(tmp_path, models=("boosted_top_tagger", "bdt9000"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.exceptions import InputFileError
+from common.exceptions import InputFileError
 from tests.helpers import real_files_config
 from workflows.fileset import build_fileset
 from workflows.outputs import staged_output
@@ -74,7 +74,7 @@ def test_failed_run_leaves_no_output_folder_and_keeps_the_old_one(tmp_path):
 
 def test_dead_inference_server_stops_the_run_naming_server_and_file(nanoaod_dir, tmp_path):
     from analysis.config import MLSettings
-    from analysis.exceptions import IncompleteRunError
+    from common.exceptions import IncompleteRunError
     from inference.settings import InferenceSettings
     from workflows.cluster import ClusterSpec
     from workflows.pipeline import dataset_infos, run_processor

@@ -33,6 +33,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip unreadable files (listed in the summary) instead of stopping")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="do not serve the dask dashboard (its address is printed otherwise)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,7 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     config, fileset, infos = prepare(args.config, args.skip_bad_files)
     t_prepared = time.perf_counter()
     spec = ClusterSpec(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       batch_system=args.cluster, status=not args.quiet)
+                       batch_system=args.cluster, status=not args.quiet,
+                       batch=config.cluster, dashboard=not args.no_dashboard)
     result = run_processor(config, fileset, infos, spec, args.chunksize)
     extra = {"generation_seconds": round(t_prepared - t0, 3)}
     summary = write_outputs(result, config, Path(args.outdir), plots=not args.no_plots,

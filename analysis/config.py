@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.abcdnn.settings import ABCDnnSettings
+from analysis.cluster_settings import ClusterSettings
 from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
 from common.exceptions import ConfigError
 from corrections.settings import CorrectionsSettings
@@ -189,6 +190,8 @@ class AnalysisConfig(Strict):
     systematics: SystematicsSettings = SystematicsSettings()
     ml: MLSettings | None = Field(None, description="taggers + event DNN; None: not run")
     abcdnn: ABCDnnSettings = Field(default_factory=ABCDnnSettings)
+    cluster: ClusterSettings | None = Field(
+        None, description="batch jobs for --cluster condor|slurm (dask-jobqueue)")
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

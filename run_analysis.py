@@ -33,13 +33,16 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip unreadable files (listed in the summary) instead of stopping")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-resume", action="store_true",
+                   help="ignore and do not keep checkpoints of finished chunks (by default an "
+                        "interrupted run resumes: OUTDIR/checkpoints)")
     p.add_argument("--no-dashboard", action="store_true",
                    help="do not serve the dask dashboard (its address is printed otherwise)")
 
 
 def _run(args: argparse.Namespace) -> int:
     from workflows.cluster import ClusterSpec
-    from workflows.pipeline import prepare, run_processor
+    from workflows.pipeline import checkpointer_for, prepare, run_processor
     from workflows.report import format_summary, write_outputs
 
     if args.chunksize < 1:
@@ -50,10 +53,19 @@ def _run(args: argparse.Namespace) -> int:
     spec = ClusterSpec(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
                        batch_system=args.cluster, status=not args.quiet,
                        batch=config.cluster, dashboard=not args.no_dashboard)
-    result = run_processor(config, fileset, infos, spec, args.chunksize)
-    extra = {"generation_seconds": round(t_prepared - t0, 3)}
+    checkpoints = (None if args.no_resume else
+                   checkpointer_for(config, fileset, infos, Path(args.outdir) / "checkpoints"))
+    if checkpoints is not None and checkpoints.stored_chunks():
+        print(f"resuming: {checkpoints.stored_chunks()} finished chunks from "
+              f"{checkpoints.directory}", flush=True)
+    result = run_processor(config, fileset, infos, spec, args.chunksize,
+                           checkpoints=checkpoints)
+    extra = {"generation_seconds": round(t_prepared - t0, 3),
+             "resumed_chunks": result.resumed_chunks}
     summary = write_outputs(result, config, Path(args.outdir), plots=not args.no_plots,
                             extra=extra)
+    if checkpoints is not None:
+        checkpoints.clear()  # the outputs are complete: the chunks are not needed again
     summary["total_seconds"] = time.perf_counter() - t0
     print(format_summary(summary, Path(args.outdir)))
     return 0

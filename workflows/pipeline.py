@@ -16,6 +16,7 @@ from coffea.nanoevents import NanoAODSchema
 from analysis.config import AnalysisConfig, load_config
 from common.exceptions import ConfigError, FourTopsError, IncompleteRunError, InputFileError
 from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns
+from workflows.checkpoints import RunCheckpointer, content_key
 from workflows.cluster import ClusterSpec, open_executor
 from workflows.fileset import BadFile, Fileset, build_fileset
 
@@ -41,6 +42,7 @@ class RunResult:
     seconds: float
     events: int
     info: dict[str, DatasetInfo] = field(default_factory=dict)
+    resumed_chunks: int = 0  # chunks taken from checkpoints of an interrupted run
 
     @property
     def events_per_second(self) -> float:
@@ -108,8 +110,11 @@ def _stopped(err: Exception) -> IncompleteRunError:
         at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
         return IncompleteRunError(f"processing stopped{at}: {str(cause).rstrip('.')}. "
                                   "No output was written.")
+    # coffea's retry notice ("Performed attempt 1 out of 4") is a warning raised while the
+    # real error is handled; under an error filter for warnings it would replace it
+    root = next((e for e in chain if not isinstance(e, Warning)), err)
     return IncompleteRunError(
-        f"processing stopped: {err}. No output was written; fix or remove the file named "
+        f"processing stopped: {root}. No output was written; fix or remove the file named "
         "above (or use --skip-bad-files for files that cannot be opened)."
     )
 
@@ -128,13 +133,30 @@ def _check_complete(output: dict[str, Any], fileset: Fileset) -> None:
                                  "\n  ".join(problems))
 
 
+def checkpointer_for(config: AnalysisConfig, fileset: Fileset, infos: dict[str, DatasetInfo],
+                     folder: Path) -> RunCheckpointer:
+    """Checkpoints under ``folder``, keyed by the content of config, inputs and code."""
+    def mask_stamp(mask: Any) -> str | None:  # certified lumi sections, by content
+        masks = getattr(mask, "_masks", None)
+        return None if masks is None else repr(sorted((k, v.tolist()) for k, v in
+                                                      masks.items()))
+
+    info_stamp = {name: [i.process, i.kind, i.era, i.norm, mask_stamp(i.lumi_mask)]
+                  for name, i in sorted(infos.items())}
+    files = {name: dict(ds.files) for name, ds in fileset.datasets.items()}
+    return RunCheckpointer(folder, content_key(config.model_dump_json(), info_stamp, files))
+
+
 def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, DatasetInfo],
                   cluster: ClusterSpec, chunksize: int,
-                  ml_columns: MLColumns | None = None) -> RunResult:
+                  ml_columns: MLColumns | None = None,
+                  checkpoints: RunCheckpointer | None = None) -> RunResult:
     """Run the four-top processor over the fileset; raise if any input was not covered.
 
     ML columns (taggers, event DNN) come from the config's ``ml`` section unless
     ``ml_columns`` is given; on dask, every worker loads the models once at start-up.
+    With ``checkpoints`` every finished chunk is stored, and chunks stored by an earlier,
+    interrupted run with the same content key are taken from there instead of reprocessed.
     """
     from corrections import load_corrections
     from workflows.ml import ml_columns_from_settings, worker_plugins
@@ -145,17 +167,19 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
         cluster = replace(cluster, worker_plugins=cluster.worker_plugins +
                           worker_plugins(config.ml))
     proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns)
+    resumed = checkpoints.stored_chunks() if checkpoints is not None else 0
     start = time.perf_counter()
     with open_executor(cluster) as executor:
         runner = processor.Runner(executor=executor, schema=PipelineSchema, chunksize=chunksize,
-                                  skipbadfiles=False)
+                                  skipbadfiles=False, checkpointer=checkpoints)
         try:
             output = runner(fileset.for_coffea(), processor_instance=proc, treename="Events")
         except Exception as err:
             raise _stopped(err) from err
     seconds = time.perf_counter() - start
     _check_complete(output, fileset)
-    return RunResult(output, fileset, seconds, fileset.total_entries, infos)
+    return RunResult(output, fileset, seconds, fileset.total_entries, infos,
+                     resumed_chunks=resumed)
 
 
 def prepare(config_path: str | Path | None, skip_bad_files: bool,

@@ -33,6 +33,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip unreadable files (listed in the summary) instead of stopping")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--read-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long a remote read (xrootd, HTTP) may wait (default: 60)")
     p.add_argument("--no-resume", action="store_true",
                    help="ignore and do not keep checkpoints of finished chunks (by default an "
                         "interrupted run resumes: OUTDIR/checkpoints)")
@@ -48,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.chunksize < 1:
         raise FourTopsError(f"--chunksize must be positive, got {args.chunksize}")
     t0 = time.perf_counter()
-    config, fileset, infos = prepare(args.config, args.skip_bad_files)
+    config, fileset, infos = prepare(args.config, args.skip_bad_files, args.read_timeout)
     t_prepared = time.perf_counter()
     spec = ClusterSpec(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
                        batch_system=args.cluster, status=not args.quiet,
@@ -59,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"resuming: {checkpoints.stored_chunks()} finished chunks from "
               f"{checkpoints.directory}", flush=True)
     result = run_processor(config, fileset, infos, spec, args.chunksize,
-                           checkpoints=checkpoints)
+                           checkpoints=checkpoints, read_timeout_s=args.read_timeout)
     extra = {"generation_seconds": round(t_prepared - t0, 3),
              "resumed_chunks": result.resumed_chunks}
     summary = write_outputs(result, config, Path(args.outdir), plots=not args.no_plots,

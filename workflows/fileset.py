@@ -17,6 +17,8 @@ from analysis.config import AnalysisConfig
 from common.exceptions import InputFileError
 
 TREE = "Events"
+#: Seconds a remote read (xrootd, HTTP) may wait for an answer before it fails.
+DEFAULT_READ_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -79,7 +81,25 @@ def _check_length(f: uproot.ReadOnlyDirectory, path: str) -> None:
         raise InputFileError(path, f"truncated: {size} bytes on disk, header says {expected}")
 
 
-def inspect_file(path: str, is_mc: bool) -> tuple[int, float | None, float]:
+def is_timeout(err: BaseException) -> bool:
+    """Whether ``err`` (or its chain) is a read that timed out.
+
+    uproot 5.7 reports a timed-out HTTP range request as ``TypeError("'TimeoutError' object
+    is not subscriptable")`` (fsspec hands it the exception object instead of bytes), so the
+    message is checked as well as the type.
+    """
+    link: BaseException | None = err
+    for _ in range(20):
+        if link is None:
+            return False
+        if isinstance(link, TimeoutError) or "TimeoutError" in str(link):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def inspect_file(path: str, is_mc: bool, timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+                 ) -> tuple[int, float | None, float]:
     """Open a file, check its Events tree, return (entries, Runs Σw or None, Events Σw).
 
     Raises :class:`InputFileError` naming the file when it cannot be used.
@@ -87,7 +107,7 @@ def inspect_file(path: str, is_mc: bool) -> tuple[int, float | None, float]:
     if not Path(path).exists() and "://" not in path:
         raise InputFileError(path, "file does not exist")
     try:
-        with uproot.open(path) as f:
+        with uproot.open(path, timeout=timeout_s) as f:
             if TREE not in f:
                 raise InputFileError(path, f"no {TREE!r} tree (keys: {f.keys()})")
             _check_length(f, path)
@@ -102,7 +122,12 @@ def inspect_file(path: str, is_mc: bool) -> tuple[int, float | None, float]:
             )
     except InputFileError:
         raise
-    except Exception as err:  # uproot raises many types for corrupt files
+    except Exception as err:
+        if is_timeout(err):
+            raise InputFileError(path, f"reading timed out after {timeout_s:g} s: the server "
+                                 "stopped answering (the file itself may be fine; retry "
+                                 "later or give a longer --read-timeout)") from err
+        # uproot raises many types for corrupt files
         raise InputFileError(path, f"cannot be read ({type(err).__name__}: {err})") from err
     return entries, runs_sumw, events_sumw
 
@@ -116,7 +141,8 @@ def _entries_if_readable(path: str) -> int | None:
 
 
 def build_fileset(config: AnalysisConfig, files: dict[str, list[str]],
-                  skip_bad_files: bool) -> Fileset:
+                  skip_bad_files: bool, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+                  ) -> Fileset:
     """Check every file of every dataset and compute each MC dataset's Σ genWeight.
 
     Σ genWeight comes from the ``Runs`` trees; a dataset in which any file lacks one
@@ -130,7 +156,7 @@ def build_fileset(config: AnalysisConfig, files: dict[str, list[str]],
         runs_total, events_total, all_have_runs = 0.0, 0.0, True
         for path in paths:
             try:
-                entries, runs_sumw, events_sumw = inspect_file(path, is_mc)
+                entries, runs_sumw, events_sumw = inspect_file(path, is_mc, read_timeout_s)
             except InputFileError as err:
                 if not skip_bad_files:
                     raise

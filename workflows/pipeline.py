@@ -18,7 +18,13 @@ from common.exceptions import ConfigError, FourTopsError, IncompleteRunError, In
 from processors.fourtops import DatasetInfo, FourTopsProcessor, MLColumns
 from workflows.checkpoints import RunCheckpointer, content_key
 from workflows.cluster import ClusterSpec, open_executor
-from workflows.fileset import BadFile, Fileset, build_fileset
+from workflows.fileset import (
+    DEFAULT_READ_TIMEOUT_S,
+    BadFile,
+    Fileset,
+    build_fileset,
+    is_timeout,
+)
 
 PB_TIMES_INVFB = 1000.0  # 1 pb × 1 fb⁻¹ = 1000 events
 
@@ -93,10 +99,12 @@ def dataset_infos(config: AnalysisConfig, fileset: Fileset, config_dir: Path,
     return infos
 
 
-def _stopped(err: Exception) -> IncompleteRunError:
+def _stopped(err: Exception, timeout_s: float | None = None,
+             remote_files: tuple[str, ...] = ()) -> IncompleteRunError:
     """The error a person reads when processing stops: our own cause (a dead inference
     server, a bad correction input, ...) in its words, with the file and entries coffea
     names; otherwise coffea's message."""
+    timeout_note = f" after {timeout_s:g} s" if timeout_s else ""
     chain: list[BaseException] = []
     link: BaseException | None = err
     while link is not None and len(chain) < 20:
@@ -110,6 +118,20 @@ def _stopped(err: Exception) -> IncompleteRunError:
         at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
         return IncompleteRunError(f"processing stopped{at}: {str(cause).rstrip('.')}. "
                                   "No output was written.")
+    if is_timeout(err):
+        where = next(filter(None, (re.search(r"filename='([^']*)'", str(e)) for e in chain)),
+                     None)
+        if where:
+            name = where[1]
+        elif len(remote_files) == 1:
+            name = remote_files[0]
+        else:  # coffea's file preprocessing does not say which file it was reading
+            shown = ", ".join(remote_files[:5]) + (" ..." if len(remote_files) > 5 else "")
+            name = f"one of the remote files ({shown})" if shown else "a remote file"
+        return IncompleteRunError(
+            f"processing stopped: reading {name} timed out{timeout_note}: the server stopped "
+            "answering (the file itself may be fine). No output was written; finished chunks "
+            "are kept, so a rerun resumes (give a longer --read-timeout for a slow site).")
     # coffea's retry notice ("Performed attempt 1 out of 4") is a warning raised while the
     # real error is handled; under an error filter for warnings it would replace it
     root = next((e for e in chain if not isinstance(e, Warning)), err)
@@ -150,7 +172,8 @@ def checkpointer_for(config: AnalysisConfig, fileset: Fileset, infos: dict[str, 
 def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, DatasetInfo],
                   cluster: ClusterSpec, chunksize: int,
                   ml_columns: MLColumns | None = None,
-                  checkpoints: RunCheckpointer | None = None) -> RunResult:
+                  checkpoints: RunCheckpointer | None = None,
+                  read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> RunResult:
     """Run the four-top processor over the fileset; raise if any input was not covered.
 
     ML columns (taggers, event DNN) come from the config's ``ml`` section unless
@@ -171,11 +194,13 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
     start = time.perf_counter()
     with open_executor(cluster) as executor:
         runner = processor.Runner(executor=executor, schema=PipelineSchema, chunksize=chunksize,
-                                  skipbadfiles=False, checkpointer=checkpoints)
+                                  skipbadfiles=False, checkpointer=checkpoints,
+                                  xrootdtimeout=max(1, round(read_timeout_s)))
         try:
             output = runner(fileset.for_coffea(), processor_instance=proc, treename="Events")
         except Exception as err:
-            raise _stopped(err) from err
+            remote = tuple(p for ds in fileset.datasets.values() for p in ds.files if "://" in p)
+            raise _stopped(err, read_timeout_s, remote) from err
     seconds = time.perf_counter() - start
     _check_complete(output, fileset)
     return RunResult(output, fileset, seconds, fileset.total_entries, infos,
@@ -183,12 +208,13 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
 
 
 def prepare(config_path: str | Path | None, skip_bad_files: bool,
+            read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
             ) -> tuple[AnalysisConfig, Fileset, dict[str, DatasetInfo]]:
     """Load the config, make or find the inputs, check them and compute normalizations."""
     config = load_config(config_path)
     config_dir = Path(config_path).resolve().parent if config_path else _default_dir()
     files = input_files(config, config_dir)
-    fileset = build_fileset(config, files, skip_bad_files)
+    fileset = build_fileset(config, files, skip_bad_files, read_timeout_s)
     return config, fileset, dataset_infos(config, fileset, config_dir)
 
 

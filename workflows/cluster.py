@@ -130,11 +130,12 @@ def open_executor(spec: ClusterSpec) -> Iterator[processor.ExecutorBase]:
         else:
             cluster = stack.enter_context(
                 # silence_logs: worker warnings (memory notes, slow shutdown) would bury
-                # the run's own output; errors still show. Dashboard on a free port
-                # (":0"), so that two runs on one machine do not collide.
+                # the run's own output; errors still show. The scheduler's HTTP server
+                # (dashboard, health) always listens - dashboard_address=None still means
+                # port 8787 - so it takes any free port (":0"): two runs on one machine
+                # never collide. Its address is printed only with spec.dashboard.
                 LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                             dashboard_address=":0" if spec.dashboard else None,
-                             silence_logs=logging.ERROR)
+                             dashboard_address=":0", silence_logs=logging.ERROR)
             )
             client = stack.enter_context(Client(cluster))
         if spec.dashboard and spec.status:

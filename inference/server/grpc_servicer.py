@@ -21,6 +21,8 @@ from common.exceptions import (
     ModelInputError,
     ModelNotFoundError,
     ModelRepositoryError,
+    RequestTimeoutError,
+    ServerBusyError,
     ServerUnavailableError,
 )
 from inference.repository import datatype_of, numpy_dtype
@@ -43,7 +45,13 @@ _PUBLIC_METHODS = (
 )
 
 
+#: Trailing metadata key of the retry hint sent with UNAVAILABLE when a queue is full.
+RETRY_AFTER_KEY = "retry-after-ms"
+
+
 def _code_of(err: Exception) -> grpc.StatusCode:
+    if isinstance(err, RequestTimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(err, ModelNotFoundError):
         return grpc.StatusCode.NOT_FOUND
     if isinstance(err, ModelInputError | ModelRepositoryError | ValueError):
@@ -141,7 +149,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             inputs = _decode_inputs(request)
             names = [o.name for o in request.outputs] or None
-            outputs, names, version = self.server.infer(model, request.model_version, inputs, names)
+            timeout = (
+                request.parameters["timeout"].int64_param
+                if "timeout" in request.parameters
+                else None
+            )
+            outputs, names, version = self.server.infer(
+                model,
+                request.model_version,
+                inputs,
+                names,
+                None if timeout is None else timeout * 1e-6,
+            )
             response = pb.ModelInferResponse(
                 model_name=model, model_version=str(version), id=request.id
             )
@@ -154,6 +173,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return response
         except (InferenceError, ValueError) as err:
             status = _code_of(err).name
+            if isinstance(err, ServerBusyError):
+                hint = str(int(err.retry_after_s * 1000))
+                context.set_trailing_metadata(((RETRY_AFTER_KEY, hint),))
             context.abort(_code_of(err), str(err))
         finally:
             label = model if model in self.server.repository.models else "unknown"
@@ -187,6 +209,9 @@ def build_grpc_server(server: ModelServer, address: str) -> tuple[grpc.Server, i
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         interceptors=interceptors,
+        # Calls beyond this are refused by gRPC itself (RESOURCE_EXHAUSTED "Concurrent RPC
+        # limit exceeded", retried by our client): bounded memory under any load.
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 2**31 - 1),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from google.protobuf import json_format
@@ -17,7 +17,9 @@ from inference.repository import ModelEntry, load_repository
 from inference.server.batching import DynamicBatcher
 from inference.server.metrics import Metrics
 from inference.settings import ServerSettings
-from inference.torch_engine import TorchEngine
+
+if TYPE_CHECKING:
+    from inference.torch_engine import TorchEngine
 
 SERVER_NAME = "fourtops"
 SERVER_VERSION = "0.1.0"
@@ -78,6 +80,9 @@ class ModelServer:
     def _engine(self, entry: ModelEntry, path: Any) -> Engine | TorchEngine:
         settings, batched = self.settings, entry.max_batch_size > 0
         if entry.platform == TORCH_PLATFORM:
+            # torch is imported only for TorchScript models (its import costs ~200 MiB).
+            from inference.torch_engine import TorchEngine
+
             return TorchEngine(
                 path,
                 name=entry.name,

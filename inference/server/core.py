@@ -73,6 +73,8 @@ class ModelServer:
             params["documented"].string_value = str(entry.documented).lower()
             for version, path in entry.versions.items():
                 engine = self._engine(entry, path)
+                # What really runs the model (ONNX Runtime may have fallen back to CPU).
+                params["execution_provider"].string_value = engine.provider
                 self.engines[(entry.name, version)] = engine
                 self.batchers[(entry.name, version)] = self._batcher(entry, engine)
         self.accepting = True

@@ -98,6 +98,18 @@ def _decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
     return inputs
 
 
+def _timeout_s(request: pb.ModelInferRequest, context: grpc.ServicerContext) -> float | None:
+    """The request's queue timeout: Triton's ``timeout`` parameter (microseconds), or the
+    time left before the caller's deadline if that is sooner (no use answering later)."""
+    limits = []
+    if "timeout" in request.parameters:
+        limits.append(request.parameters["timeout"].int64_param * 1e-6)
+    remaining = context.time_remaining()
+    if remaining is not None:
+        limits.append(max(remaining, 1e-6))
+    return min(limits) if limits else None
+
+
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """The KServe v2 gRPC methods over a :class:`ModelServer`."""
 
@@ -149,17 +161,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             inputs = _decode_inputs(request)
             names = [o.name for o in request.outputs] or None
-            timeout = (
-                request.parameters["timeout"].int64_param
-                if "timeout" in request.parameters
-                else None
-            )
             outputs, names, version = self.server.infer(
-                model,
-                request.model_version,
-                inputs,
-                names,
-                None if timeout is None else timeout * 1e-6,
+                model, request.model_version, inputs, names, _timeout_s(request, context)
             )
             response = pb.ModelInferResponse(
                 model_name=model, model_version=str(version), id=request.id

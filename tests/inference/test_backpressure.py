@@ -173,3 +173,29 @@ def test_grpc_calls_beyond_the_limit_are_refused_and_retryable(model_repo) -> No
             assert _busy(rpc.value.code(), rpc.value.details())
             run.release.set()
             assert held.result(10)["y"].shape == (1, 1)
+
+
+def test_http_request_timeout_parameter_gives_504(held_server) -> None:
+    handle, run = held_server
+    client = make_client({"mode": "grpc", "url": handle.grpc_url, "retries": 0})
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(client.infer, "linear", {"x": np.ones((1, 3), np.float32)})
+        assert run.started.wait(5)
+        body = (
+            b'{"parameters":{"timeout":1000},'
+            b'"inputs":[{"name":"x","datatype":"FP32","shape":[1,3],"data":[1,2,3]}]}'
+        )
+        request = urllib.request.Request(handle.http_url + "/v2/models/linear/infer", body)
+        late = pool.submit(urllib.request.urlopen, request, timeout=10)
+        batcher = handle.model_server.batchers[("linear", 1)]
+        for _ in range(500):
+            if batcher._queue:
+                break
+            time.sleep(0.01)
+        time.sleep(0.01)  # the 1 ms timeout passes while the request is queued
+        run.release.set()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            late.result(10)
+        assert err.value.code == 504
+        assert "waited past its timeout" in err.value.read().decode()
+        held.result(10)

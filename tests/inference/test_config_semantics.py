@@ -150,3 +150,44 @@ def test_torchscript_needs_a_config_with_fitting_names(tmp_path: Path) -> None:
     (tmp_path / "ts" / "config.pbtxt").write_text(bad)
     with pytest.raises(ModelRepositoryError, match="neither <name>__<index> names nor forward"):
         _server(tmp_path)
+
+
+def _zipmap_classifier() -> onnx.ModelProto:
+    """probabilities (N, 2) = x, plus a ZipMap of them (a sequence of maps, not a tensor)."""
+    seq_of_maps = helper.make_sequence_type_proto(
+        helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(1, []))
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x"], ["probabilities"]),
+            helper.make_node(
+                "ZipMap",
+                ["x"],
+                ["output_probability"],
+                domain="ai.onnx.ml",
+                classlabels_int64s=[0, 1],
+            ),
+        ],
+        "zipmap",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2]),
+            helper.make_value_info("output_probability", seq_of_maps),
+        ],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    return model
+
+
+def test_zipmap_outputs_are_refused_clearly_unless_left_out(tmp_path: Path) -> None:
+    tm.save_onnx(tmp_path, "zm", _zipmap_classifier())
+    with pytest.raises(ModelRepositoryError, match="'output_probability' is not a numeric tensor"):
+        load_repository(tmp_path)
+    (tmp_path / "zm" / "config.pbtxt").write_text(
+        'max_batch_size: 8\noutput [ { name: "probabilities" data_type: TYPE_FP32 dims: [ 2 ] } ]'
+    )
+    server = _server(tmp_path)
+    x = np.array([[0.25, 0.75]], np.float32)
+    np.testing.assert_array_equal(server.infer("zm", None, {"x": x})[0]["probabilities"], x)

@@ -229,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     for (model, version), engine in sorted(engines.items()):
         # The provider really used (ONNX Runtime falls back to CPU quietly otherwise).
         log.info("model %s version %s runs on %s", model, version, engine.provider)
+    done = threading.Event()
+    # Handlers first: whoever reads "serving" may send SIGTERM at once.
+    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     log.info(
         "serving %s on HTTP %s gRPC %s",
         handle.model_server.repository.names(),
         handle.http_url,
         handle.grpc_url,
     )
-    done = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         done.wait()
     finally:

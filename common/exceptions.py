@@ -63,6 +63,22 @@ class ServerUnavailableError(InferenceError):
     """The inference server could not be reached after all retries."""
 
 
+class ServerBusyError(ServerUnavailableError):
+    """A model's request queue is full (server side; HTTP 503 / gRPC UNAVAILABLE).
+
+    ``retry_after_s`` is the wait the server suggests before sending the request again.
+    """
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+class RequestTimeoutError(InferenceError):
+    """A request waited in the server's queue longer than its timeout (HTTP 504 / gRPC
+    DEADLINE_EXCEEDED); the server is overloaded for this rate, retry later or send less."""
+
+
 # --- background estimate, fit, export ------------------------------------------------
 class BackgroundEstimateError(FourTopsError):
     """The ABCDnn background estimate cannot be made (empty region, bad inputs)."""

@@ -7,16 +7,22 @@
   only and, on first use inside a worker, takes the plugin's client (else builds one).
 * :func:`submit_inference` submits with ``resources={"GPU": 1}`` when the cluster has GPU
   workers (passed to ``submit`` directly: annotations can be lost in graph optimization).
+* :func:`use_gpu_service` starts the KServe server on each GPU worker (the models on its
+  GPU, ``settings.device``) and points every worker's client at one of them over gRPC, so
+  CPU workers run the processors and the GPU workers serve the models.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from distributed import Client, Future, WorkerPlugin, get_worker
+from distributed.comm import get_address_host
 
+from common.exceptions import ServerUnavailableError
 from inference.client import InferenceClient, InProcessClient, make_client
 from inference.settings import InferenceSettings
 
@@ -29,8 +35,9 @@ class InferencePlugin(WorkerPlugin):
     """Load the models once per worker (or serve them from the worker) and hold the client.
 
     ``serve=True`` starts :func:`inference.server.serve_in_thread` on the worker (on the
-    worker's host, free ports) and the worker's client talks gRPC to it; otherwise the
-    worker gets an in-process client with every model loaded at setup.
+    worker's host, free ports) and the worker's client talks gRPC to it; ``service_urls``
+    (gRPC addresses, see :func:`use_gpu_service`) makes it a client of one of those;
+    otherwise the worker gets an in-process client with every model loaded at setup.
     """
 
     name = PLUGIN_NAME
@@ -41,17 +48,23 @@ class InferencePlugin(WorkerPlugin):
         *,
         serve: bool = False,
         models: list[str] | None = None,
+        service_urls: list[str] | None = None,
     ) -> None:
         self.settings = settings or InferenceSettings()
         self.serve = serve
         self.models = models
+        self.service_urls = list(service_urls or [])
         self.client: InferenceClient | None = None
         self.server = None
         self.loads = 0
 
     def setup(self, worker: Any) -> None:
         """Load the models (or start the embedded server) when the worker starts."""
-        if self.serve:
+        if self.service_urls:
+            # A stable spread of workers over the GPU services (Python's str hash is salted).
+            url = self.service_urls[zlib.crc32(worker.address.encode()) % len(self.service_urls)]
+            self.client = make_client(self.settings.model_copy(update={"mode": "grpc", "url": url}))
+        elif self.serve:
             from inference.server import serve_in_thread
 
             self.server = serve_in_thread(
@@ -149,3 +162,57 @@ def submit_inference(
     if use_gpu:
         kwargs["resources"] = dict(GPU_RESOURCES)
     return client.submit(fn, *args, **kwargs)
+
+
+_SERVICE_ATTR = "_fourtops_inference_service"
+
+
+def _start_service(settings: InferenceSettings, dask_worker: Any) -> str:
+    """On a worker: start (once) the server on the worker's host; return its gRPC address."""
+    handle = getattr(dask_worker, _SERVICE_ATTR, None)
+    if handle is None:
+        from inference.server import serve_in_thread
+
+        handle = serve_in_thread(
+            settings.repository,
+            host=get_address_host(dask_worker.address),
+            http_port=None,
+            device=settings.device,
+            strict_device=settings.strict_device,
+            token=settings.token,
+        )
+        setattr(dask_worker, _SERVICE_ATTR, handle)
+    return handle.grpc_url
+
+
+def _stop_service(dask_worker: Any) -> bool:
+    handle = getattr(dask_worker, _SERVICE_ATTR, None)
+    if handle is not None:
+        handle.stop()
+        setattr(dask_worker, _SERVICE_ATTR, None)
+    return handle is not None
+
+
+def use_gpu_service(client: Client, settings: InferenceSettings | None = None) -> dict[str, str]:
+    """Serve the models from the GPU workers and make every worker their gRPC client.
+
+    Starts the server on each worker declaring a ``GPU`` resource (``settings.device``,
+    normally "cuda"; with ``strict_device`` a worker without CUDA fails instead of serving
+    from its CPU), then registers :class:`InferencePlugin` with those addresses. Returns
+    {GPU worker address: gRPC address}. :func:`stop_gpu_service` stops the servers.
+    """
+    settings = settings or InferenceSettings()
+    gpus = gpu_workers(client)
+    if not gpus:
+        raise ServerUnavailableError(
+            "no dask worker declares a GPU resource; start GPU workers with "
+            "'dask worker --resources GPU=1' or run the models in-process"
+        )
+    urls = client.run(_start_service, settings, workers=gpus)
+    register(client, settings, service_urls=sorted(urls.values()))
+    return urls
+
+
+def stop_gpu_service(client: Client) -> None:
+    """Stop the servers :func:`use_gpu_service` started."""
+    client.run(_stop_service, workers=gpu_workers(client))

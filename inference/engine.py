@@ -2,7 +2,10 @@
 
 ONNX Runtime falls back to the CPU provider with only a log message when CUDA cannot be
 loaded, so :attr:`Engine.provider` reports what ``session.get_providers()`` really gave and
-``strict_device`` turns a fallback into an error instead of a warning.
+``strict_device`` turns a fallback into an error instead of a warning. On CUDA the session
+runs through I/O binding (inputs copied once from host arrays, outputs bound to host
+memory), which saves ONNX Runtime's per-run staging copies; ``io_binding=True`` forces that
+path on CPU too, so it is tested without a GPU.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from common.exceptions import InferenceError, ModelInputError
-from inference.repository import TensorSpec
+from inference.datatypes import TensorSpec
 
 _ORT_TYPES = {
     "tensor(float)": "FP32",
@@ -36,6 +39,7 @@ class DeviceFallbackWarning(UserWarning):
 
 
 def _spec(arg: ort.NodeArg) -> TensorSpec:
+    """TensorSpec of a session input/output (dims include the batch dim)."""
     datatype = _ORT_TYPES.get(arg.type)
     if datatype is None:
         raise InferenceError(f"ONNX tensor {arg.name!r} has unsupported type {arg.type}")
@@ -50,7 +54,10 @@ class Engine:
     provider, a DeviceFallbackWarning is issued, or InferenceError raised if
     ``strict_device``. ``input_specs`` / ``output_specs`` include the batch dim as -1.
     ``allow_spinning`` lets idle ONNX Runtime threads busy-wait (lower latency on a
-    dedicated machine, wasted CPU on a shared one).
+    dedicated machine, wasted CPU on a shared one). ``outputs`` limits the served outputs
+    (a config listing a subset; default: every numeric tensor output). ``batched`` False
+    (``max_batch_size: 0``) lets inputs differ in their first dim. ``io_binding`` None
+    uses I/O binding on CUDA only.
     """
 
     def __init__(
@@ -63,6 +70,9 @@ class Engine:
         intra_op_threads: int = 0,
         inter_op_threads: int = 0,
         allow_spinning: bool = False,
+        outputs: Sequence[str] | None = None,
+        batched: bool = True,
+        io_binding: bool | None = None,
     ) -> None:
         if device not in _PROVIDERS:
             raise InferenceError(f"device {device!r} is not known; choose 'cpu' or 'cuda'")
@@ -99,56 +109,46 @@ class Engine:
             if strict_device:
                 raise InferenceError(msg)
             warnings.warn(msg, DeviceFallbackWarning, stacklevel=2)
+        self.batched = batched
+        self.io_binding = self.provider == _PROVIDERS["cuda"] if io_binding is None else io_binding
         self.input_specs = [_spec(a) for a in self.session.get_inputs()]
-        self.output_specs = [_spec(a) for a in self.session.get_outputs()]
+        graph_outputs = {a.name: a for a in self.session.get_outputs()}
+        if outputs is None:
+            # Non-tensor outputs (ZipMap's sequence of maps) are not served unless asked.
+            outputs = [n for n, a in graph_outputs.items() if a.type in _ORT_TYPES]
+        unknown = [n for n in outputs if n not in graph_outputs]
+        if unknown:
+            raise InferenceError(
+                f"model {self.name!r}: outputs {unknown} are not in the graph {list(graph_outputs)}"
+            )
+        self.output_specs = [_spec(graph_outputs[n]) for n in outputs]
         self.input_names = [s.name for s in self.input_specs]
         self.output_names = [s.name for s in self.output_specs]
 
     def validate(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Check names, dtype, rank and non-batch dims; return the feed in session order.
-
-        Only the inputs the session lists are fed (exporters may drop unused inputs).
-        All inputs must share the batch (first) dim.
-        """
-        missing = [n for n in self.input_names if n not in inputs]
-        if missing:
-            raise ModelInputError(
-                f"model {self.name!r}: missing inputs {missing}; it takes {self.input_names}"
-            )
-        feed: dict[str, np.ndarray] = {}
-        batch = None
-        for spec in self.input_specs:
-            array = inputs[spec.name]
-            if not isinstance(array, np.ndarray):
-                raise ModelInputError(
-                    f"model {self.name!r}, input {spec.name!r}: expected a numpy array, "
-                    f"got {type(array).__name__}"
-                )
-            if array.dtype != spec.dtype:
-                raise ModelInputError(
-                    f"model {self.name!r}, input {spec.name!r}: expected dtype {spec.dtype} "
-                    f"({spec.datatype}), got {array.dtype}"
-                )
-            if array.ndim != len(spec.dims) or any(
-                d != -1 and d != s for d, s in zip(spec.dims[1:], array.shape[1:], strict=True)
-            ):
-                raise ModelInputError(
-                    f"model {self.name!r}, input {spec.name!r}: expected shape {list(spec.dims)} "
-                    f"(-1 = any), got {list(array.shape)}"
-                )
-            if batch is not None and array.shape[0] != batch:
-                raise ModelInputError(
-                    f"model {self.name!r}, input {spec.name!r}: batch size {array.shape[0]} "
-                    f"differs from the other inputs' {batch}"
-                )
-            batch = array.shape[0] if array.ndim else None
-            feed[spec.name] = np.ascontiguousarray(array)
-        return feed
+        """Check names, dtype, rank and dims; return the feed in session order (see
+        :func:`validate_feed`)."""
+        return validate_feed(self.name, self.input_specs, inputs, self.batched)
 
     def run_feed(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run an already validated feed (see :meth:`validate`); return all outputs."""
+        """Run an already validated feed (see :meth:`validate`); return all served outputs."""
+        if self.io_binding:
+            return self._run_bound(feed)
         try:
             results = self.session.run(self.output_names, dict(feed))
+        except Exception as err:  # ORT raises its own untyped errors at run time
+            raise InferenceError(f"model {self.name!r}: ONNX Runtime run failed: {err}") from err
+        return dict(zip(self.output_names, results, strict=True))
+
+    def _run_bound(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        binding = self.session.io_binding()
+        try:
+            for name, array in feed.items():
+                binding.bind_cpu_input(name, np.ascontiguousarray(array))
+            for name in self.output_names:
+                binding.bind_output(name, "cpu")
+            self.session.run_with_iobinding(binding)
+            results = binding.copy_outputs_to_cpu()
         except Exception as err:  # ORT raises its own untyped errors at run time
             raise InferenceError(f"model {self.name!r}: ONNX Runtime run failed: {err}") from err
         return dict(zip(self.output_names, results, strict=True))
@@ -163,9 +163,50 @@ class Engine:
             raise ModelInputError(
                 f"model {self.name!r}: unknown outputs {unknown}; it has {self.output_names}"
             )
-        feed = self.validate(inputs)
-        try:
-            results = self.session.run(names, feed)
-        except Exception as err:  # ORT raises its own untyped errors at run time
-            raise InferenceError(f"model {self.name!r}: ONNX Runtime run failed: {err}") from err
-        return dict(zip(names, results, strict=True))
+        results = self.run_feed(self.validate(inputs))
+        return {n: results[n] for n in names}
+
+
+def validate_feed(
+    model: str, specs: Sequence[TensorSpec], inputs: Mapping[str, np.ndarray], batched: bool
+) -> dict[str, np.ndarray]:
+    """Check names, dtype, rank and dims of ``inputs`` against ``specs`` (dims with the batch
+    dim, -1 = any); return the feed in spec order.
+
+    Only the inputs the specs list are fed (exporters may drop unused inputs). Batched
+    models' inputs must share the batch (first) dim, which is not checked against the spec.
+    """
+    names = [s.name for s in specs]
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ModelInputError(f"model {model!r}: missing inputs {missing}; it takes {names}")
+    feed: dict[str, np.ndarray] = {}
+    batch = None
+    for spec in specs:
+        array = inputs[spec.name]
+        if not isinstance(array, np.ndarray):
+            raise ModelInputError(
+                f"model {model!r}, input {spec.name!r}: expected a numpy array, "
+                f"got {type(array).__name__}"
+            )
+        if array.dtype != spec.dtype:
+            raise ModelInputError(
+                f"model {model!r}, input {spec.name!r}: expected dtype {spec.dtype} "
+                f"({spec.datatype}), got {array.dtype}"
+            )
+        skip = 1 if batched else 0
+        if array.ndim != len(spec.dims) or any(
+            d != -1 and d != s for d, s in zip(spec.dims[skip:], array.shape[skip:], strict=True)
+        ):
+            raise ModelInputError(
+                f"model {model!r}, input {spec.name!r}: expected shape {list(spec.dims)} "
+                f"(-1 = any), got {list(array.shape)}"
+            )
+        if batched and batch is not None and array.shape[0] != batch:
+            raise ModelInputError(
+                f"model {model!r}, input {spec.name!r}: batch size {array.shape[0]} "
+                f"differs from the other inputs' {batch}"
+            )
+        batch = array.shape[0] if array.ndim else None
+        feed[spec.name] = np.ascontiguousarray(array)
+    return feed

@@ -24,6 +24,13 @@ _TRANSIENT = {
     grpc.StatusCode.ABORTED,
 }
 _MAX_MESSAGE = 2**31 - 1
+#: Trailing metadata of a busy server's UNAVAILABLE: milliseconds to wait before retrying.
+_RETRY_AFTER_KEY = "retry-after-ms"
+
+
+def _busy(code: grpc.StatusCode, details: str | None) -> bool:
+    """gRPC's own refusal beyond the server's concurrent-call limit: retry, not a bad input."""
+    return code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent RPC limit" in (details or "")
 
 
 class GrpcClient(InferenceClient):
@@ -70,7 +77,8 @@ class GrpcClient(InferenceClient):
         except grpc.RpcError as err:
             code, details = err.code(), err.details()
             text = f"model {model!r} at {self.target}: {code.name}: {details}"
-            if code in _TRANSIENT:
+            if code in _TRANSIENT or _busy(code, details):
+                self._honour_retry_hint(err)
                 raise TransientError(text) from err
             if code == grpc.StatusCode.NOT_FOUND or "unknown model" in (details or ""):
                 raise ModelNotFoundError(text) from err
@@ -83,6 +91,18 @@ class GrpcClient(InferenceClient):
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 raise InferenceError(text + "; check the token in the inference settings") from err
             raise InferenceError(text) from err
+
+    # --- backpressure: the server's retry hint -------------------------------------------
+    def _honour_retry_hint(self, err: grpc.RpcError) -> None:
+        """Wait the ``retry-after-ms`` a busy server sends (capped at ``backoff_max_s``);
+        the ordinary retry backoff follows."""
+        trailing = dict(getattr(err, "trailing_metadata", lambda: None)() or ())
+        try:
+            hint = float(trailing.get(_RETRY_AFTER_KEY, 0)) / 1000
+        except ValueError:
+            hint = 0.0
+        if hint > 0:
+            self._sleep(min(hint, self.settings.backoff_max_s))
 
     def _fetch_metadata(self, model: str) -> dict[str, Any]:
         meta = self._call(model, "ModelMetadata", pb.ModelMetadataRequest(name=model))

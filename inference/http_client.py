@@ -117,8 +117,20 @@ class HttpClient(InferenceClient):
         else:
             self._pool.put(conn)
         if response.status in _RETRY_STATUS:
+            self._honour_retry_after(response.getheader("Retry-After"))
             raise TransientError(f"HTTP {response.status}: {data[:200]!r}")
         return response.status, data, response
+
+    # --- backpressure: the server's retry hint -------------------------------------------
+    def _honour_retry_after(self, value: str | None) -> None:
+        """Wait the ``Retry-After`` seconds a busy server (503) asks for, capped at
+        ``backoff_max_s``; the ordinary retry backoff follows."""
+        try:
+            hint = float(value) if value is not None else 0.0
+        except ValueError:  # an HTTP date: not sent by KServe servers, ignore
+            hint = 0.0
+        if hint > 0:
+            self._sleep(min(hint, self.settings.backoff_max_s))
 
     def _raise_for(self, model: str, status: int, data: bytes) -> None:
         try:

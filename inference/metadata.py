@@ -1,9 +1,10 @@
 """Self-documentation of ONNX models stored in ``metadata_props``.
 
-Every model in the repository carries the keys of :data:`REQUIRED_KEYS` so that a reader
-holding only the ``.onnx`` file knows its inputs (names, order, units, preprocessing in the
+Every model we ship carries the keys of :data:`REQUIRED_KEYS` so that a reader holding
+only the ``.onnx`` file knows its inputs (names, order, units, preprocessing in the
 weaver ``preprocess.json`` style), outputs, training samples, version, metrics and licence.
-Values are strings; structured values are JSON.
+Values are strings; structured values are JSON. Third-party models without the card are
+still served (as NVIDIA Triton serves them), flagged ``documented: false``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import onnx
 
 from common.exceptions import ModelRepositoryError
 
-#: Keys every served model must document (values are strings, JSON where structured).
+#: Keys every model we ship documents (values are strings, JSON where structured).
 REQUIRED_KEYS: tuple[str, ...] = (
     "description",
     "inputs",
@@ -74,28 +75,37 @@ def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, Any]:
     return out
 
 
-def validate_metadata(metadata: Mapping[str, Any], model_name: str = "<model>") -> None:
-    """Raise ModelRepositoryError unless ``metadata`` (from :func:`read_metadata`) is complete.
+def metadata_problems(metadata: Mapping[str, Any]) -> list[str]:
+    """What keeps ``metadata`` (from :func:`read_metadata`) from being a complete card.
 
-    Checks that every key of :data:`REQUIRED_KEYS` is present and non-empty, that the JSON
-    keys decoded to the right type, and that each ``inputs`` / ``outputs`` entry has a name.
+    Empty when every key of :data:`REQUIRED_KEYS` is present and non-empty, the JSON keys
+    decoded to the right type, and each ``inputs`` / ``outputs`` entry has a name.
     """
     missing = [k for k in REQUIRED_KEYS if k not in metadata or metadata[k] in ("", None)]
     if missing:
-        raise ModelRepositoryError(
-            f"model {model_name!r}: metadata_props lacks {missing}; set them with "
-            "inference.metadata.set_metadata(model, ...) before writing the model"
-        )
+        return [f"metadata_props lacks {missing}"]
+    problems = []
     for key, kind in _JSON_KEYS.items():
         if not isinstance(metadata[key], kind):
-            raise ModelRepositoryError(
-                f"model {model_name!r}: metadata key {key!r} must be a JSON "
-                f"{kind.__name__}, got {metadata[key]!r}"
+            problems.append(
+                f"metadata key {key!r} must be a JSON {kind.__name__}, got {metadata[key]!r}"
             )
     for key in ("inputs", "outputs"):
-        for i, entry in enumerate(metadata[key]):
+        entries = metadata[key] if isinstance(metadata[key], list) else []
+        for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not entry.get("name"):
-                raise ModelRepositoryError(
-                    f"model {model_name!r}: metadata {key}[{i}] must be an object with a "
-                    f"'name', got {entry!r}"
+                problems.append(
+                    f"metadata {key}[{i}] must be an object with a 'name', got {entry!r}"
                 )
+    return problems
+
+
+def validate_metadata(metadata: Mapping[str, Any], model_name: str = "<model>") -> None:
+    """Raise ModelRepositoryError unless ``metadata`` is complete (see
+    :func:`metadata_problems`); the models we ship and write must be documented."""
+    problems = metadata_problems(metadata)
+    if problems:
+        raise ModelRepositoryError(
+            f"model {model_name!r}: {'; '.join(problems)}; set them with "
+            "inference.metadata.set_metadata(model, ...) before writing the model"
+        )

@@ -64,3 +64,20 @@ class ServerSettings(BaseModel):
     allow_spinning: bool = Field(default=False, description="idle ORT threads busy-wait")
     grpc_workers: int = Field(default=8, gt=0)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+    default_max_batch_size: int = Field(
+        default=4, ge=0, description="max_batch_size of auto-completed batched models (Triton's)"
+    )
+    # Backpressure: a full queue answers 503 / UNAVAILABLE at once (memory stays bounded).
+    max_queue_size: int = Field(
+        default=64, ge=0, description="queued requests per model version (0: unbounded)"
+    )
+    request_timeout_s: float = Field(
+        default=60.0, ge=0, description="longest wait in a model's queue (0: none)"
+    )
+    retry_after_s: float = Field(default=1.0, gt=0, description="retry hint of a 503")
+    max_inflight_bytes: int = Field(
+        default=1024 * 2**20, gt=0, description="HTTP request bodies held at once, all models"
+    )
+    grpc_max_concurrent_rpcs: int = Field(
+        default=128, gt=0, description="gRPC calls held at once; more get UNAVAILABLE"
+    )

@@ -174,6 +174,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=0,
         help="ONNX Runtime intra-op threads per model (0: automatic)",
     )
+    parser.add_argument(
+        "--max-queue-size",
+        type=int,
+        default=defaults.max_queue_size,
+        help="queued requests per model version; more get 503 / UNAVAILABLE (0: unbounded)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=defaults.request_timeout_s,
+        help="seconds a request may wait in a queue (0: no limit)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=float,
+        default=defaults.retry_after_s,
+        help="retry hint (seconds) sent with 503 / UNAVAILABLE",
+    )
+    parser.add_argument(
+        "--default-max-batch-size",
+        type=int,
+        default=defaults.default_max_batch_size,
+        help="max_batch_size of models without config.pbtxt whose first dims are dynamic",
+    )
     return parser
 
 
@@ -188,6 +212,10 @@ def _settings_from_args(args: argparse.Namespace) -> ServerSettings:
         device=args.device,
         strict_device=args.strict_device,
         intra_op_threads=args.threads,
+        max_queue_size=args.max_queue_size,
+        request_timeout_s=args.request_timeout,
+        retry_after_s=args.retry_after,
+        default_max_batch_size=args.default_max_batch_size,
     )
 
 
@@ -197,14 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     handle = start_server(_settings_from_args(args))
+    engines = handle.model_server.engines
+    for (model, version), engine in sorted(engines.items()):
+        # The provider really used (ONNX Runtime falls back to CPU quietly otherwise).
+        log.info("model %s version %s runs on %s", model, version, engine.provider)
+    done = threading.Event()
+    # Handlers first: whoever reads "serving" may send SIGTERM at once.
+    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     log.info(
         "serving %s on HTTP %s gRPC %s",
         handle.model_server.repository.names(),
         handle.http_url,
         handle.grpc_url,
     )
-    done = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         done.wait()
     finally:

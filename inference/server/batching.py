@@ -6,6 +6,11 @@ rows), runs the merged batch in its own thread, splits the outputs back, and han
 when its own request is answered. Requests whose non-batch shapes or dtypes differ are not
 merged. Running in the request thread avoids a thread hand-off per request (measured in
 ``benchmarks/bench_inference.py``). Closing refuses new requests and lets queued ones finish.
+
+Backpressure: the queue holds at most ``max_queue_size`` requests; one more is refused at
+once with ServerBusyError (HTTP 503 / gRPC UNAVAILABLE, with a retry hint) rather than
+held, so memory stays bounded by queue size x request size. A request still queued after
+its timeout fails with RequestTimeoutError instead of being run late.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.exceptions import ServerUnavailableError
+from common.exceptions import RequestTimeoutError, ServerBusyError, ServerUnavailableError
 
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -28,6 +33,7 @@ RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 class _Request:
     feed: dict[str, np.ndarray]
     rows: int
+    deadline: float = float("inf")
     future: Future = field(default_factory=Future)
 
     def signature(self) -> tuple:
@@ -35,7 +41,10 @@ class _Request:
 
 
 class DynamicBatcher:
-    """Merge concurrent requests to ``run`` (a feed -> all outputs function) into batches."""
+    """Merge concurrent requests to ``run`` (a feed -> all outputs function) into batches.
+
+    ``max_queue_size`` 0 means unbounded; ``timeout_s`` 0 means no queue timeout.
+    """
 
     def __init__(
         self,
@@ -46,6 +55,9 @@ class DynamicBatcher:
         name: str = "model",
         on_batch: Callable[[int], None] | None = None,
         async_workers: int = 32,
+        max_queue_size: int = 0,
+        timeout_s: float = 0.0,
+        retry_after_s: float = 1.0,
     ) -> None:
         self._run = run
         self.max_batch_size = max(1, max_batch_size)
@@ -58,25 +70,47 @@ class DynamicBatcher:
         self._closed = False
         self._async_workers = async_workers
         self._executor: ThreadPoolExecutor | None = None
+        self.max_queue_size = max(0, max_queue_size)
+        self.timeout_s = max(0.0, timeout_s)
+        self.retry_after_s = retry_after_s
+        #: Requests refused because the queue was full, and requests timed out in it.
+        self.rejected = 0
+        self.timed_out = 0
 
-    def _enqueue(self, feed: dict[str, np.ndarray], rows: int) -> _Request:
-        request = _Request(feed, rows)
+    def _enqueue(self, feed: dict[str, np.ndarray], rows: int, timeout_s: float | None) -> _Request:
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout if timeout > 0 else float("inf")
+        request = _Request(feed, rows, deadline)
         with self._cond:
             if self._closed:
                 raise ServerUnavailableError(f"model {self.name!r}: the server is shutting down")
+            if self.max_queue_size and len(self._queue) >= self.max_queue_size:
+                self.rejected += 1
+                raise ServerBusyError(
+                    f"model {self.name!r}: its queue is full ({self.max_queue_size} requests); "
+                    f"retry after {self.retry_after_s:g} s",
+                    self.retry_after_s,
+                )
             self._queue.append(request)
             self._cond.notify_all()
         return request
 
-    def infer(self, feed: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
-        """Run one validated request of ``rows`` rows (merged with others); block for it."""
-        request = self._enqueue(feed, rows)
+    def infer(
+        self, feed: dict[str, np.ndarray], rows: int, timeout_s: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run one validated request of ``rows`` rows (merged with others); block for it.
+
+        ``timeout_s`` overrides the batcher's queue timeout for this request.
+        """
+        request = self._enqueue(feed, rows, timeout_s)
         self._drive(request)
         return request.future.result()
 
-    def submit(self, feed: dict[str, np.ndarray], rows: int) -> Future:
+    def submit(
+        self, feed: dict[str, np.ndarray], rows: int, timeout_s: float | None = None
+    ) -> Future:
         """Queue a request now and drive it from a pool thread; the future gets its outputs."""
-        request = self._enqueue(feed, rows)
+        request = self._enqueue(feed, rows, timeout_s)
         with self._cond:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
@@ -108,6 +142,7 @@ class DynamicBatcher:
         with self._cond:
             deadline = time.monotonic() + self.max_queue_delay_s
             while True:
+                self._expire()
                 batch, rows = self._front()
                 wait = deadline - time.monotonic()
                 full = rows >= self.max_batch_size or len(batch) < len(self._queue)
@@ -117,6 +152,26 @@ class DynamicBatcher:
             for _ in batch:
                 self._queue.popleft()
             return batch
+
+    def _expire(self) -> None:
+        """Fail queued requests whose timeout passed (called with the lock held)."""
+        now = time.monotonic()
+        if not any(r.deadline < now for r in self._queue):
+            return
+        kept: deque[_Request] = deque()
+        for request in self._queue:
+            if request.deadline < now:
+                self.timed_out += 1
+                request.future.set_exception(
+                    RequestTimeoutError(
+                        f"model {self.name!r}: the request waited past its timeout in the "
+                        "queue; the server is overloaded, retry later or send fewer requests"
+                    )
+                )
+            else:
+                kept.append(request)
+        self._queue = kept
+        self._cond.notify_all()
 
     def _front(self) -> tuple[list[_Request], int]:
         """Leading queued requests that fit together in one batch, and their rows."""
@@ -159,6 +214,9 @@ class DynamicBatcher:
         else:
             if self._on_batch is not None:
                 self._on_batch(rows)
+            if len(batch) == 1:  # not merged: nothing to split (nor a batch dim to assume)
+                batch[0].future.set_result(outputs)
+                batch = []
             start = 0
             for request in batch:
                 stop = start + request.rows

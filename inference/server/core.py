@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from google.protobuf import json_format
 
 from common.exceptions import ModelInputError, ModelNotFoundError, ServerUnavailableError
+from inference.datatypes import TensorSpec
 from inference.engine import Engine
+from inference.model_config import TORCH_PLATFORM
 from inference.repository import ModelEntry, load_repository
 from inference.server.batching import DynamicBatcher
 from inference.server.metrics import Metrics
 from inference.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from inference.torch_engine import TorchEngine
 
 SERVER_NAME = "fourtops"
 SERVER_VERSION = "0.1.0"
@@ -37,39 +42,96 @@ def _int64_as_numbers(value: Any, key: str = "") -> Any:
     return value
 
 
+def _client_shape(spec: TensorSpec, rows: int | None) -> tuple[int, ...]:
+    """The shape clients see for an output of ``rows`` rows (None: not batched)."""
+    return ((rows,) if rows is not None else ()) + spec.dims
+
+
+def _check_client_input(model: str, spec: TensorSpec, array: np.ndarray, batched: bool) -> None:
+    """Dims of a reshaped input as the client sends it (the config's ``dims``)."""
+    own = array.shape[1:] if batched else array.shape
+    if len(own) != len(spec.dims) or any(
+        d not in (-1, s) for d, s in zip(spec.dims, own, strict=True)
+    ):
+        raise ModelInputError(
+            f"model {model!r}, input {spec.name!r}: expected dims {list(spec.dims)} "
+            f"{'after the batch dim ' if batched else ''}(-1 = any), got {list(array.shape)}"
+        )
+
+
 class ModelServer:
-    """Loads every model version of a repository once and serves inference on it."""
+    """Loads every served model version of a repository once and serves inference on it."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.repository = load_repository(settings.repository)
+        self.repository = load_repository(settings.repository, settings.default_max_batch_size)
         self.metrics = Metrics()
-        self.engines: dict[tuple[str, int], Engine] = {}
+        self.engines: dict[tuple[str, int], Engine | TorchEngine] = {}
         self.batchers: dict[tuple[str, int], DynamicBatcher] = {}
         for entry in self.repository.models.values():
+            params = entry.config.parameters
+            params["documented"].string_value = str(entry.documented).lower()
             for version, path in entry.versions.items():
-                engine = Engine(
-                    path,
-                    name=entry.name,
-                    device=settings.device,
-                    strict_device=settings.strict_device,
-                    intra_op_threads=settings.intra_op_threads,
-                    inter_op_threads=settings.inter_op_threads,
-                    allow_spinning=settings.allow_spinning,
-                )
+                engine = self._engine(entry, path)
+                # What really runs the model (ONNX Runtime may have fallen back to CPU).
+                params["execution_provider"].string_value = engine.provider
                 self.engines[(entry.name, version)] = engine
                 self.batchers[(entry.name, version)] = self._batcher(entry, engine)
         self.accepting = True
 
-    def _batcher(self, entry: ModelEntry, engine: Engine) -> DynamicBatcher:
-        name = entry.name
+    def _engine(self, entry: ModelEntry, path: Any) -> Engine | TorchEngine:
+        settings, batched = self.settings, entry.max_batch_size > 0
+        if entry.platform == TORCH_PLATFORM:
+            # torch is imported only for TorchScript models (its import costs ~200 MiB).
+            from inference.torch_engine import TorchEngine
+
+            return TorchEngine(
+                path,
+                name=entry.name,
+                inputs=entry.inputs,
+                outputs=entry.outputs,
+                batched=batched,
+                device=settings.device,
+                strict_device=settings.strict_device,
+            )
+        return Engine(
+            path,
+            name=entry.name,
+            device=settings.device,
+            strict_device=settings.strict_device,
+            intra_op_threads=settings.intra_op_threads,
+            inter_op_threads=settings.inter_op_threads,
+            allow_spinning=settings.allow_spinning,
+            outputs=[s.name for s in entry.outputs],
+            batched=batched,
+        )
+
+    def _batcher(self, entry: ModelEntry, engine: Engine | TorchEngine) -> DynamicBatcher:
+        name, batched = entry.name, entry.max_batch_size > 0
+        specs = {s.name: s for s in entry.outputs}
+
+        def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            # Triton's output reshape: the model's shape -> the config's dims.
+            outputs = engine.run_feed(feed)
+            return {
+                n: a.reshape(_client_shape(specs[n], a.shape[0] if batched else None))
+                if specs[n].reshape is not None
+                else a
+                for n, a in outputs.items()
+            }
+
+        policy = entry.config.dynamic_batching.default_queue_policy
+        timeout_us = policy.default_timeout_microseconds
         return DynamicBatcher(
-            lambda feed: engine.run_feed(feed),
-            # Without dynamic batching each request runs alone, as in Triton.
-            max_batch_size=entry.max_batch_size if entry.dynamic_batching else 1,
+            run,
+            # Without dynamic batching (or batching) each request runs alone, as in Triton.
+            max_batch_size=entry.max_batch_size if entry.dynamic_batching and batched else 1,
             max_queue_delay_s=entry.max_queue_delay_us * 1e-6,
             name=name,
             on_batch=lambda rows: self.metrics.batch(name, rows),
+            max_queue_size=policy.max_queue_size or self.settings.max_queue_size,
+            timeout_s=timeout_us * 1e-6 if timeout_us else self.settings.request_timeout_s,
+            retry_after_s=self.settings.retry_after_s,
         )
 
     def resolve(self, model: str, version: str | int | None = None) -> tuple[ModelEntry, int]:
@@ -132,9 +194,18 @@ class ModelServer:
             raise ModelInputError(
                 f"model {model!r}: unknown outputs {unknown}; it has {engine.output_names}"
             )
+        batched = entry.max_batch_size > 0
+        inputs = dict(inputs)
+        for spec in entry.inputs:
+            array = inputs.get(spec.name)
+            if spec.reshape is not None and isinstance(array, np.ndarray):
+                # Triton's input reshape: the config's dims -> the model's shape.
+                _check_client_input(model, spec, array, batched)
+                lead = array.shape[:1] if batched else ()
+                inputs[spec.name] = array.reshape(lead + spec.reshape)
         feed = engine.validate(inputs)
-        rows = next(iter(feed.values())).shape[0] if feed else 0
-        if entry.max_batch_size > 0 and not 0 < rows <= entry.max_batch_size:
+        rows = next(iter(feed.values())).shape[0] if feed and batched else 1
+        if batched and not 0 < rows <= entry.max_batch_size:
             raise ModelInputError(
                 f"model {model!r}: batch size {rows} must be between 1 and max_batch_size "
                 f"{entry.max_batch_size}; split the request"
@@ -149,10 +220,14 @@ class ModelServer:
         version: str | int | None,
         inputs: dict[str, np.ndarray],
         outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
     ) -> tuple[Future, list[str], int]:
-        """Validate and queue a request; returns (future of all outputs, names wanted, version)."""
+        """Validate and queue a request; returns (future of all outputs, names wanted, version).
+
+        ``timeout_s`` (the request's own timeout) overrides the queue timeout.
+        """
         batcher, feed, rows, names, number = self._prepare(model, version, inputs, outputs)
-        return batcher.submit(feed, rows), names, number
+        return batcher.submit(feed, rows, timeout_s), names, number
 
     def infer(
         self,
@@ -160,10 +235,11 @@ class ModelServer:
         version: str | int | None,
         inputs: dict[str, np.ndarray],
         outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
     ) -> tuple[dict[str, np.ndarray], list[str], int]:
         """Validate and run a request in this thread (batched with concurrent ones)."""
         batcher, feed, rows, names, number = self._prepare(model, version, inputs, outputs)
-        return batcher.infer(feed, rows), names, number
+        return batcher.infer(feed, rows, timeout_s), names, number
 
     def close(self, timeout: float | None = None) -> None:
         """Stop accepting and let the batchers finish what is queued."""

@@ -21,6 +21,8 @@ from common.exceptions import (
     ModelInputError,
     ModelNotFoundError,
     ModelRepositoryError,
+    RequestTimeoutError,
+    ServerBusyError,
     ServerUnavailableError,
 )
 from inference.repository import datatype_of, numpy_dtype
@@ -43,7 +45,13 @@ _PUBLIC_METHODS = (
 )
 
 
+#: Trailing metadata key of the retry hint sent with UNAVAILABLE when a queue is full.
+RETRY_AFTER_KEY = "retry-after-ms"
+
+
 def _code_of(err: Exception) -> grpc.StatusCode:
+    if isinstance(err, RequestTimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(err, ModelNotFoundError):
         return grpc.StatusCode.NOT_FOUND
     if isinstance(err, ModelInputError | ModelRepositoryError | ValueError):
@@ -88,6 +96,18 @@ def _decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
             raise ModelInputError(f"input {tensor.name!r} is given twice")
         inputs[tensor.name] = array
     return inputs
+
+
+def _timeout_s(request: pb.ModelInferRequest, context: grpc.ServicerContext) -> float | None:
+    """The request's queue timeout: Triton's ``timeout`` parameter (microseconds), or the
+    time left before the caller's deadline if that is sooner (no use answering later)."""
+    limits = []
+    if "timeout" in request.parameters:
+        limits.append(request.parameters["timeout"].int64_param * 1e-6)
+    remaining = context.time_remaining()
+    if remaining is not None:
+        limits.append(max(remaining, 1e-6))
+    return min(limits) if limits else None
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
@@ -141,7 +161,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             inputs = _decode_inputs(request)
             names = [o.name for o in request.outputs] or None
-            outputs, names, version = self.server.infer(model, request.model_version, inputs, names)
+            outputs, names, version = self.server.infer(
+                model, request.model_version, inputs, names, _timeout_s(request, context)
+            )
             response = pb.ModelInferResponse(
                 model_name=model, model_version=str(version), id=request.id
             )
@@ -154,6 +176,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             return response
         except (InferenceError, ValueError) as err:
             status = _code_of(err).name
+            if isinstance(err, ServerBusyError):
+                hint = str(int(err.retry_after_s * 1000))
+                context.set_trailing_metadata(((RETRY_AFTER_KEY, hint),))
             context.abort(_code_of(err), str(err))
         finally:
             label = model if model in self.server.repository.models else "unknown"
@@ -187,6 +212,9 @@ def build_grpc_server(server: ModelServer, address: str) -> tuple[grpc.Server, i
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers),
         interceptors=interceptors,
+        # Calls beyond this are refused by gRPC itself (RESOURCE_EXHAUSTED "Concurrent RPC
+        # limit exceeded", retried by our client): bounded memory under any load.
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 2**31 - 1),

@@ -23,6 +23,8 @@ from common.exceptions import (
     ModelInputError,
     ModelNotFoundError,
     ModelRepositoryError,
+    RequestTimeoutError,
+    ServerBusyError,
     ServerUnavailableError,
 )
 from inference.repository import datatype_of, numpy_dtype
@@ -36,11 +38,17 @@ class BadRequest(ModelInputError):
     """The HTTP request body does not follow the KServe v2 / binary extension format."""
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str, err: Exception | None = None) -> web.Response:
+    headers = {}
+    if isinstance(err, ServerBusyError):
+        # Retry-After takes whole seconds (RFC 9110); never tell a client to wait 0.
+        headers["Retry-After"] = str(max(1, math.ceil(err.retry_after_s)))
+    return web.json_response({"error": message}, status=status, headers=headers)
 
 
 def _status_of(err: Exception) -> int:
+    if isinstance(err, RequestTimeoutError):
+        return 504
     if isinstance(err, ModelNotFoundError):
         return 404
     if isinstance(err, ModelInputError | ModelRepositoryError):
@@ -97,6 +105,19 @@ def _parse_tensor(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.n
             f"input {name!r}: 'data' has {array.size} values, shape {shape} needs {count}"
         )
     return name, array.reshape(shape), offset
+
+
+def _timeout_s(header: dict) -> float | None:
+    """The request's own queue timeout: Triton's ``timeout`` parameter, in microseconds."""
+    params = header.get("parameters")
+    value = params.get("timeout") if isinstance(params, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadRequest(
+            f"parameters.timeout must be microseconds (an integer >= 0), got {value!r}"
+        )
+    return value * 1e-6
 
 
 def parse_infer_request(body: bytes, header_length: str | None) -> tuple[dict, dict, list]:
@@ -188,7 +209,7 @@ def build_app(server: ModelServer, token: str | None = None) -> web.Application:
                 )
             return _error(exc.status, exc.reason)
         except (InferenceError, ValueError) as err:
-            return _error(_status_of(err), str(err))
+            return _error(_status_of(err), str(err), err)
 
     app = web.Application(client_max_size=server.settings.max_request_bytes, middlewares=[guard])
 
@@ -217,22 +238,34 @@ def build_app(server: ModelServer, token: str | None = None) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(text=server.metrics.render(), content_type="text/plain")
 
+    settings = server.settings
+    held = {"bytes": 0}  # request bodies being read or queued (one event loop: no lock)
+
     async def infer(request: web.Request) -> web.Response:
         start, model = time.perf_counter(), request.match_info["model"]
-        status = "200"
+        status, reserved = "200", 0
         try:
             length = request.content_length
-            if length is not None and length > server.settings.max_request_bytes:
+            if length is not None and length > settings.max_request_bytes:
                 raise web.HTTPRequestEntityTooLarge(
-                    max_size=server.settings.max_request_bytes, actual_size=length
+                    max_size=settings.max_request_bytes, actual_size=length
                 )
+            reserved = settings.max_request_bytes if length is None else length
+            if held["bytes"] + reserved > settings.max_inflight_bytes:
+                reserved = 0
+                raise ServerBusyError(
+                    f"the server holds {settings.max_inflight_bytes} bytes of requests already; "
+                    f"retry after {settings.retry_after_s:g} s",
+                    settings.retry_after_s,
+                )
+            held["bytes"] += reserved
             body = await request.read()
             header, inputs, requested = parse_infer_request(
                 body, request.headers.get(HEADER_LENGTH)
             )
             names = [o["name"] for o in requested] or None
             future, names, version = server.submit(
-                model, request.match_info.get("version"), inputs, names
+                model, request.match_info.get("version"), inputs, names, _timeout_s(header)
             )
             outputs = await asyncio.wrap_future(future)
             results = {n: outputs[n] for n in names}
@@ -244,6 +277,7 @@ def build_app(server: ModelServer, token: str | None = None) -> web.Application:
             status = str(_status_of(err))
             raise
         finally:
+            held["bytes"] -= reserved
             label = model if model in server.repository.models else "unknown"
             server.metrics.request(label, "http", status, time.perf_counter() - start)
 

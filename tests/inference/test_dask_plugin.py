@@ -14,7 +14,9 @@ from inference.dask_plugin import (
     WorkerInferenceClient,
     gpu_workers,
     register,
+    stop_gpu_service,
     submit_inference,
+    use_gpu_service,
 )
 from inference.settings import InferenceSettings
 
@@ -26,7 +28,8 @@ def cluster_client():
         "cpu": {"cls": Worker, "options": {"nthreads": 1}},
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
     }
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    # Port 0: a busy default dashboard port (8787) only warns, and warnings are errors here.
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
     with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster) as client:
         yield client
 
@@ -95,3 +98,35 @@ def test_embedded_server_per_worker(cluster_client: Client, model_repo: Path) ->
     results = cluster_client.gather([cluster_client.submit(task, s, pure=False) for s in range(6)])
     assert {name for name, _ in results} == {"GrpcClient"}
     assert [y for _, y in results] == [6.0 * s + 1.0 for s in range(6)]
+
+
+def test_gpu_workers_serve_the_models_for_cpu_workers(
+    cluster_client: Client, model_repo: Path
+) -> None:
+    # No GPU here: the GPU worker serves from its CPU, the mechanism is the same.
+    settings = InferenceSettings(repository=model_repo, device="cpu")
+    urls = use_gpu_service(cluster_client, settings)
+    try:
+        (gpu,) = gpu_workers(cluster_client)
+        assert list(urls) == [gpu]
+        (cpu,) = set(cluster_client.scheduler_info()["workers"]) - {gpu}
+        handle = WorkerInferenceClient(settings)
+
+        def task(seed: int) -> tuple[str, str, float]:
+            x = np.full((4, 3), float(seed), np.float32)
+            y = float(handle.infer("linear", {"x": x})["y"][0, 0])
+            return get_worker().address, handle.client.target, y
+
+        futures = [cluster_client.submit(task, s, workers=[cpu], pure=False) for s in range(4)]
+        results = cluster_client.gather(futures)
+        assert {(address, target) for address, target, _ in results} == {(cpu, urls[gpu])}
+        assert [y for _, _, y in results] == [6.0 * s + 1.0 for s in range(4)]
+        served = cluster_client.run(
+            lambda dask_worker: (
+                dask_worker._fourtops_inference_service.model_server.metrics.render()
+            ),
+            workers=[gpu],
+        )[gpu]
+        assert 'model="linear",protocol="grpc",status="OK"' in served
+    finally:
+        stop_gpu_service(cluster_client)

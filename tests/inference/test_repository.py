@@ -47,6 +47,10 @@ def test_write_model_without_dynamic_batching(tmp_path: Path) -> None:
 def test_load_repository_reads_versions_and_metadata(tmp_path: Path) -> None:
     write_model(tmp_path, "lin", linear_model(), max_batch_size=8, version=1)
     write_model(tmp_path, "lin", linear_model(), max_batch_size=8, version=3)
+    # Triton's default version policy serves the latest version only.
+    assert sorted(load_repository(tmp_path).get("lin").versions) == [3]
+    config = tmp_path / "lin" / "config.pbtxt"
+    config.write_text(config.read_text() + "version_policy { all { } }\n")
     repo = load_repository(tmp_path)
     entry = repo.get("lin")
     assert sorted(entry.versions) == [1, 3]
@@ -133,16 +137,19 @@ def test_missing_pieces_are_rejected(repo: Path) -> None:
     with pytest.raises(ModelRepositoryError, match="no numeric version folder"):
         load_repository(repo)
     (repo / "lin" / "config.pbtxt").unlink()
-    with pytest.raises(ModelRepositoryError, match="config.pbtxt is missing"):
+    (repo / "lin" / "2").mkdir()
+    with pytest.raises(ModelRepositoryError, match="no model.onnx or model.pt"):
         load_repository(repo)
     with pytest.raises(ModelRepositoryError, match="is not a folder"):
         load_repository(repo / "absent")
 
 
-def test_model_on_disk_without_metadata_is_rejected(repo: Path) -> None:
+def test_model_on_disk_without_metadata_is_served_undocumented(repo: Path) -> None:
     path = repo / "lin" / "1" / "model.onnx"
     model = onnx.load(str(path))
     del model.metadata_props[:]
     onnx.save(model, str(path))
-    with pytest.raises(ModelRepositoryError, match="'lin/1'.*metadata_props lacks"):
-        load_repository(repo)
+    entry = load_repository(repo).get("lin")
+    assert not entry.documented
+    assert "metadata_props lacks" in entry.missing_metadata[0]
+    assert entry.kserve_metadata()["documented"] is False

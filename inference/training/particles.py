@@ -16,6 +16,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from common.kinematics import delta_phi
+
 #: (name, meaning, units) of each per-particle feature, in input order.
 PARTICLE_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("log_pt", "log(pT)", "log GeV"),
@@ -44,10 +46,6 @@ JET_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("tau32", "FatJet_tau3 / FatJet_tau2 (1 when tau2 = 0)", ""),
 )
 IMPACT_SCALE_CM = 0.1  # b-hadron tracks have d0 of O(0.01-0.1) cm (c*tau_B ~ 0.045 cm, PDG)
-
-
-def _dphi(a, b):
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def select_fatjets(fatjets: ak.Array, min_pt: float, max_abs_eta: float) -> ak.Array:
@@ -141,7 +139,7 @@ def constituent_tensors(
     je = np.sqrt((jpt * np.cosh(jeta)) ** 2 + jmass**2)
     p, e_, ph = pt[o], None, phi[o]
     e_ = np.sqrt((p * np.cosh(eta[o])) ** 2 + mass[o] ** 2)
-    deta, dphi = eta[o] - jeta, _dphi(ph, jphi)
+    deta, dphi = eta[o] - jeta, delta_phi(ph, jphi)
     charged = charge[o] != 0
     ap = pdg[o]
     vals = [

@@ -13,7 +13,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from common.exceptions import InputFileError
+from common.exceptions import ConfigError, InputFileError
 from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
 from inference.training.settings import BoostedTaggerSettings
 from inference.training.truth import LABEL_QCD, LABEL_TOP, hadronic_top_decays, label_fatjets
@@ -75,7 +75,10 @@ def boosted_jets(
     Use ``LABEL_TOP`` on top-rich samples (signal) and ``LABEL_QCD`` on QCD (background).
     """
     if keep_label not in (LABEL_TOP, LABEL_QCD):
-        raise ValueError(f"keep_label must be LABEL_TOP or LABEL_QCD, got {keep_label}")
+        raise ConfigError(
+            f"boosted_jets: keep_label must be LABEL_TOP ({LABEL_TOP}) or LABEL_QCD "
+            f"({LABEL_QCD}), got {keep_label}; the caller passed a wrong label"
+        )
     if not has_constituents(events):
         raise InputFileError("<events>", "no FatJetPFCands/PFCands collections (need PFNano)")
     labels = label_fatjets(

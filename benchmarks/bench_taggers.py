@@ -23,15 +23,15 @@ import awkward as ak
 import numpy as np
 import onnxruntime as ort
 
+from analysis.constituents import constituent_tensors, select_fatjets
+from analysis.jets import padded_jets, pt_ordered
 from analysis.ml_features import MLFeatureSettings, dnn_input_columns, dnn_inputs
 from analysis.trijets import trijet_features
 from inference.engine import Engine
 from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.dataset import read_nanoaod
-from inference.training.particles import constituent_tensors, select_fatjets
 from inference.training.report import boosted_speed
-from inference.training.resolved import padded_jets
 from inference.training.settings import TrainingSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nanoaod"
@@ -90,7 +90,7 @@ def main() -> None:
             )
         ev = load_sample("tttt", args.events, BENCH_SEED, TrainingSettings(), data_dir=Path(tmp))
     jets = ev.Jet[(ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)]
-    pj, n = padded_jets(jets, s.resolved_max_jets)
+    pj, n = padded_jets(pt_ordered(jets), s.resolved_max_jets)
     feats, valid = trijet_features(pj, n, s.resolved_max_jets)
     x = feats[valid]
     r = _rate(

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from analysis.constituents import PARTICLE_FEATURES
 from analysis.ml_features import DNN_FEATURE_NAMES, MLFeatureSettings, dnn_input_columns, dnn_inputs
 from common.exceptions import ConfigError
 from inference.engine import Engine
@@ -45,11 +46,7 @@ from inference.training.dataset import (
     substructure_baseline_score,
 )
 from inference.training.metrics import auc, signal_efficiency_at, tagger_metrics
-from inference.training.particles import (
-    PARTICLE_FEATURES,
-    fit_jet_preprocessing,
-    fit_preprocessing,
-)
+from inference.training.preprocessing import fit_jet_preprocessing, fit_preprocessing
 from inference.training.settings import Preselection, TrainingSettings
 from inference.training.truth import LABEL_QCD, LABEL_TOP
 

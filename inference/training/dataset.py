@@ -13,8 +13,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from analysis.constituents import constituent_tensors, has_constituents, select_fatjets
 from common.exceptions import ConfigError, InputFileError
-from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
 from inference.training.settings import BoostedTaggerSettings
 from inference.training.truth import LABEL_QCD, LABEL_TOP, hadronic_top_decays, label_fatjets
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from analysis.constituents import constituent_tensors, select_fatjets
 from analysis.ml_features import MLFeatureSettings, dnn_input_columns, ml_feature_columns
 from inference.engine import Engine
 from inference.metadata import read_metadata
@@ -67,8 +68,6 @@ def real_files(repo: Path) -> dict[str, object]:
     s = MLFeatureSettings()
     try:
         if (SHARED / "pfnano.root").is_file():
-            from inference.training.particles import constituent_tensors, select_fatjets
-
             ev = read_nanoaod(SHARED / "pfnano.root")
             m = select_fatjets(ev.FatJet, s.boosted_min_pt, s.boosted_max_abs_eta)
             sc = client.infer("boosted_top_tagger", constituent_tensors(ev, m, 100))["score"][:, 0]

@@ -10,25 +10,10 @@ import onnx
 import xgboost as xgb
 from onnx import helper
 
+from analysis.jets import padded_jets, pt_ordered
 from analysis.trijets import TRIJET_FEATURES, combos, trijet_features
 from inference.training.settings import ResolvedTaggerSettings
 from inference.training.truth import hadronic_top_decays, label_trijets, match_jets_to_quarks
-
-
-def padded_jets(jets: ak.Array, max_jets: int, btag_field: str = "btagDeepFlavB"):
-    """pT-ordered jets padded to ``max_jets``: dict of (n, max_jets) arrays, and counts."""
-    jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
-    out = {}
-    for name, field in (
-        ("pt", "pt"),
-        ("eta", "eta"),
-        ("phi", "phi"),
-        ("mass", "mass"),
-        ("btag", btag_field),
-    ):
-        padded = ak.fill_none(ak.pad_none(jets[field], max_jets, axis=1, clip=True), 0.0)
-        out[name] = ak.to_numpy(padded).astype(np.float64).reshape(len(jets), max_jets)
-    return out, ak.to_numpy(ak.num(jets.pt)).astype(np.int64)
 
 
 def trijet_dataset(
@@ -36,7 +21,7 @@ def trijet_dataset(
 ) -> dict[str, np.ndarray]:
     """Features, truth labels (1 = all three jets from one top's b, q, q') and event numbers."""
     jets = events.Jet if jet_mask is None else events.Jet[jet_mask]
-    pj, n = padded_jets(jets, settings.max_jets)
+    pj, n = padded_jets(pt_ordered(jets), settings.max_jets)
     feats, valid = trijet_features(pj, n, settings.max_jets)
     top_idx, role = match_jets_to_quarks(
         pj["eta"], pj["phi"], hadronic_top_decays(events.GenPart), settings.matching_radius

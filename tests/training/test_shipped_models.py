@@ -7,13 +7,13 @@ import numpy as np
 import onnx
 import pytest
 
+from analysis.constituents import constituent_tensors, select_fatjets
 from inference.client import make_client
 from inference.metadata import read_metadata, validate_metadata
 from inference.repository import load_repository
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.dataset import read_nanoaod
 from inference.training.metrics import auc
-from inference.training.particles import constituent_tensors, select_fatjets
 from inference.training.resolved import ResolvedTaggerSettings, trijet_dataset
 
 NAMES = ("boosted_top_tagger", "resolved_top_tagger", "event_dnn_fold0", "event_dnn_fold1")

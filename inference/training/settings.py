@@ -122,18 +122,6 @@ class GeneratedSamples(BaseModel):
     luminosity_fb: float = Field(138.0, gt=0, description="Run 2 (CMS-LUM-17-003 etc.)")
 
 
-class Preselection(BaseModel):
-    """Event-DNN training phase space; pass the analysis preselection from the config."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    jet_min_pt: float = 30.0
-    jet_max_abs_eta: float = 2.4
-    min_jets: int = 6
-    min_b: int = 2
-    min_ht: float = 700.0
-
-
 class TrainingSettings(BaseModel):
     """Everything ``workflows.train`` needs besides the data."""
 
@@ -146,4 +134,3 @@ class TrainingSettings(BaseModel):
     toy: ToyPhysics = ToyPhysics()
     generated: GeneratedSamples = GeneratedSamples()
     sizes: SampleSizes = SampleSizes()
-    preselection: Preselection = Preselection()

@@ -7,7 +7,9 @@ import numpy as np
 import onnx
 import pytest
 
+from analysis.config import JetSelection
 from analysis.constituents import constituent_tensors, select_fatjets
+from analysis.selection import jet_mask
 from inference.client import make_client
 from inference.metadata import read_metadata, validate_metadata
 from inference.repository import load_repository
@@ -73,7 +75,7 @@ def test_boosted_tagger_runs_on_real_pfnano(nanoaod_dir, client):
 def test_resolved_tagger_prefers_true_tops_in_real_ttbar(nanoaod_dir, client):
     """On real NanoAOD tt̄, trijets matched to a top's b q q' score above the others."""
     ev = read_nanoaod(nanoaod_dir / "nano_tt_v12.root", ("Jet", "GenPart"))
-    jm = (ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4) & (ev.Jet.jetId >= 2)
+    jm = jet_mask(ev.Jet, JetSelection())
     d = trijet_dataset(ev, ResolvedTaggerSettings(), jm)
     scores = client.infer("resolved_top_tagger", {"trijet_features": d["features"]})["score"]
     assert d["label"].sum() >= 20

@@ -1,5 +1,5 @@
-"""workflows.train on generated samples: determinism, retraining reproduces the shipped
-metrics, the shipped models make physical sense on generated events, DNN folds."""
+"""Training on generated samples: determinism, retraining reproduces the shipped metrics,
+the shipped models make physical sense on generated events, DNN folds."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.ml_features import DNN_FEATURE_NAMES, MLFeatureSettings, ml_feature_columns
+from analysis.ml_features import DNN_FEATURE_NAMES, ml_feature_columns
+from analysis.selection import jet_mask
 from inference.client import make_client
 from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
+from inference.training.boosted import train_boosted_tagger
+from inference.training.dnn_training import train_event_dnn
 from inference.training.metrics import auc
-from inference.training.resolved import trijet_dataset
+from inference.training.resolved import train_resolved_tagger, trijet_dataset
+from inference.training.samples import AnalysisSelection, load_sample
 from inference.training.settings import (
     BoostedTaggerSettings,
     EventDNNSettings,
@@ -24,14 +28,7 @@ from inference.training.settings import (
     TrainingSettings,
 )
 from inference.training.truth import LABEL_TOP, hadronic_top_decays, label_fatjets
-from workflows.train import (
-    _preselect,
-    load_sample,
-    train_all,
-    train_boosted_tagger,
-    train_event_dnn,
-    train_resolved_tagger,
-)
+from workflows.train import train_all
 
 
 @pytest.fixture(autouse=True)
@@ -96,16 +93,17 @@ def shipped_on_generated(data_dir):
     the truth per event: ``truth_resolved`` = trijets of the 8 leading jets matched to one
     top's b q q' (what the resolved tagger can find), ``truth_boosted`` = fat jets (pT > 300
     GeV) containing a whole hadronic top, ``hadronic_tops``."""
-    s, mls = TrainingSettings(), MLFeatureSettings(btag_wp=0.3)
+    s, selection = TrainingSettings(), AnalysisSelection()
+    mls = selection.features
     client = make_client(InferenceSettings(repository=DEFAULT_REPOSITORY))
     out = {}
     try:
         for proc, n, seed in (("tttt", 900, 777), ("ttbar", 4000, 778)):
             ev = load_sample(proc, n, seed, s, data_dir=data_dir)
-            ev, jets = _preselect(ev, s.preselection, mls.btag_wp)
+            ev, jets = selection.preselect(ev)
             cols = ml_feature_columns(ev, jets, client, mls)
             decays = hadronic_top_decays(ev.GenPart)
-            jm = (ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)
+            jm = jet_mask(ev.Jet, selection.config.jets)
             tri = trijet_dataset(ev, ResolvedTaggerSettings(max_jets=mls.resolved_max_jets), jm)
             events = ak.to_numpy(ev.event)
             matched = tri["event"][tri["label"] == 1]
@@ -194,13 +192,11 @@ def test_event_dnn_folds_train_on_their_parity(tmp_path):
         assert f'"n_events": {n // 2}' in card["training_samples"]
 
 
-def test_train_all_rejects_unknown_models_and_sources(tmp_path):
+def test_train_all_rejects_unknown_models(tmp_path):
     from common.exceptions import ConfigError
 
     with pytest.raises(ConfigError, match="unknown models"):
         train_all(tmp_path, models=("boosted_top_tagger", "bdt9000"))
-    with pytest.raises(ConfigError, match="training source"):
-        train_all(tmp_path, source="pythia")
 
 
 def test_generated_samples_are_cached_per_sample(data_dir):

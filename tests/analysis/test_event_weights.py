@@ -6,11 +6,18 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from analysis.config import JetSelection
+from analysis.selection import select_jets as _select_jets
 from analysis.variations import jet_variations
 from analysis.weights import WeightSet, event_weights, weight_variation_names
 from common.exceptions import CorrectionError
 from corrections.loader import Corrections, load_corrections
-from corrections.testing import select_jets, toy_events
+from corrections.testing import toy_events
+
+
+def select_jets(jets):
+    """The analysis jet selection with its default cuts."""
+    return _select_jets(jets, JetSelection())
 
 
 @pytest.fixture(scope="module")

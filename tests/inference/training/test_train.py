@@ -98,7 +98,8 @@ def shipped_on_generated(data_dir):
     client = make_client(InferenceSettings(repository=DEFAULT_REPOSITORY))
     out = {}
     try:
-        for proc, n, seed in (("tttt", 900, 777), ("ttbar", 4000, 778)):
+        # sized so that a few hundred events of each pass the analysis preselection
+        for proc, n, seed in (("tttt", 2200, 777), ("ttbar", 9000, 778)):
             ev = load_sample(proc, n, seed, s, data_dir=data_dir)
             ev, jets = selection.preselect(ev)
             cols = ml_feature_columns(ev, jets, client, mls)

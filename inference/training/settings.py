@@ -101,9 +101,11 @@ class SampleSizes(BaseModel):
         60000, description="independent held-out QCD (generator default spectrum)"
     )
     resolved_per_process: int = 2000
-    dnn_signal: int = 4000
-    dnn_background: int = 20000
-    dnn_ttx_per_process: int = 3000
+    # the analysis preselection (trigger, lepton veto, jet ID) keeps ~40 % of what the
+    # HT/N jets/N b cuts alone kept: 2.5x the events give the DNN its former statistics
+    dnn_signal: int = 10000
+    dnn_background: int = 50000
+    dnn_ttx_per_process: int = 7500
     test_fraction: float = 0.3
 
 

@@ -20,6 +20,7 @@ from analysis.abcdnn.settings import ABCDnnSettings
 from analysis.cluster_settings import ClusterSettings
 from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
 from common.exceptions import ConfigError
+from common.validation import strictly_increasing
 from corrections.settings import CorrectionsSettings
 from inference.settings import InferenceSettings
 from simulation.settings import GeneratorSettings, SampleSpec
@@ -81,9 +82,7 @@ class RegionGrid(Strict):
     @field_validator("n_jets", "n_b")
     @classmethod
     def _increasing(cls, edges: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
-            raise ValueError(f"bin edges must increase strictly, got {edges}")
-        return edges
+        return strictly_increasing(edges)
 
 
 #: Event variables a histogram can show: the processor's own and the ML columns.

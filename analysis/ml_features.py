@@ -16,7 +16,9 @@ import awkward as ak
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from analysis.constituents import constituent_tensors, has_constituents, select_fatjets
 from analysis.event_shapes import event_shapes
+from analysis.jets import padded_jets, pt_ordered
 from analysis.trijets import select_tops, trijet_features
 
 #: Event-DNN inputs in order: (name, meaning, units).
@@ -77,14 +79,6 @@ def dnn_fold(event: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(event) % 2 == 1, 0, 1)
 
 
-def _padded(jets: ak.Array, n: int, field: str) -> np.ndarray:
-    return (
-        ak.to_numpy(ak.fill_none(ak.pad_none(jets[field], n, axis=1, clip=True), 0.0))
-        .astype(np.float64)
-        .reshape(len(jets), n)
-    )
-
-
 def _resolved(
     pj: dict[str, np.ndarray], n_jets: np.ndarray, client: Any, s: MLFeatureSettings
 ) -> dict[str, np.ndarray]:
@@ -110,9 +104,6 @@ def boosted_columns(
     once per chunk and passes it to :func:`ml_feature_columns`.
     """
     s = settings or MLFeatureSettings()
-    # the training package owns the constituent layout shared with the shipped model
-    from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
-
     n = len(events)
     out = {
         "boosted_top_score_max": np.zeros(n, np.float32),
@@ -160,19 +151,9 @@ def dnn_input_columns(
     """
     s = settings or MLFeatureSettings()
     n = len(events)
-    jets = selected_jets[ak.argsort(selected_jets.pt, axis=1, ascending=False)]
-    n_jets = ak.to_numpy(ak.num(jets.pt)).astype(np.int64)
-    width = max(s.resolved_max_jets, 6)
-    pj = {
-        k: _padded(jets, width, f)
-        for k, f in (
-            ("pt", "pt"),
-            ("eta", "eta"),
-            ("phi", "phi"),
-            ("mass", "mass"),
-            ("btag", s.btag_field),
-        )
-    }
+    jets = pt_ordered(selected_jets)
+    pj, n_jets = padded_jets(jets, max(s.resolved_max_jets, 6), s.btag_field)
+    width = pj["pt"].shape[1]
     valid = np.arange(width)[None, :] < n_jets[:, None]
     cols: dict[str, np.ndarray] = {
         "ht": ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float32),

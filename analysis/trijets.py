@@ -12,6 +12,8 @@ from itertools import combinations
 
 import numpy as np
 
+from common.kinematics import delta_r
+
 #: (name, meaning, units) of each trijet feature, in tagger input order.
 TRIJET_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("trijet_mass", "invariant mass of the three jets", "GeV"),
@@ -40,11 +42,6 @@ def _p4(pt, eta, phi, mass):
 
 def _mass(e, px, py, pz):
     return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
-
-
-def _dr(eta1, phi1, eta2, phi2):
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
 
 
 def trijet_features(jets: dict[str, np.ndarray], n_jets: np.ndarray, max_jets: int):
@@ -83,8 +80,8 @@ def trijet_features(jets: dict[str, np.ndarray], n_jets: np.ndarray, max_jets: i
             b["btag"],
             w1["btag"],
             w2["btag"],
-            _dr(w1["eta"], w1["phi"], w2["eta"], w2["phi"]),
-            _dr(b["eta"], b["phi"], w_eta, w_phi),
+            delta_r(w1["eta"], w1["phi"], w2["eta"], w2["phi"]),
+            delta_r(b["eta"], b["phi"], w_eta, w_phi),
             np.hypot(tx, ty),
             np.hypot(tx, ty) / safe,
             b["pt"] / safe,

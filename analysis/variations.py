@@ -26,6 +26,7 @@ import awkward as ak
 import numpy as np
 
 from common.exceptions import CorrectionError
+from common.kinematics import delta_phi
 from corrections.loader import Corrections
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -96,7 +97,7 @@ def _gen_match_pt(jets: ak.Array, events: ak.Array, pt: np.ndarray, res: np.ndar
     if len(gidx) == 0 or ngen.sum() == 0:
         return out
     gpt, geta, gphi = (flat_values(gen[f])[gidx] for f in ("pt", "eta", "phi"))
-    dphi = (flat_values(jets.phi) - gphi + np.pi) % (2 * np.pi) - np.pi
+    dphi = delta_phi(flat_values(jets.phi), gphi)
     dr = np.hypot(flat_values(jets.eta) - geta, dphi)
     ok = valid & (dr < max_dr) & (np.abs(pt - gpt) < max_dpt_sigma * res * pt)
     out[ok] = gpt[ok]

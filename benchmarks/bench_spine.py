@@ -92,9 +92,9 @@ def main() -> None:
 
         ml_rate = ml_read_rate = None
         if args.ml:
-            from workflows.ml import ml_columns_from_settings
+            from processors.ml import ml_columns_from_config
 
-            ml_columns = ml_columns_from_settings(with_ml.ml, with_ml)
+            ml_columns, _ = ml_columns_from_config(with_ml)
             ml_rate = run_processor(with_ml, fileset, infos, spec_run, args.chunksize,
                                     ml_columns=ml_columns).events_per_second
             ml_branches = _branches_read(with_ml, infos, paths[0], ml_columns)

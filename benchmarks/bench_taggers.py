@@ -23,15 +23,17 @@ import awkward as ak
 import numpy as np
 import onnxruntime as ort
 
+from analysis.config import JetSelection
+from analysis.constituents import constituent_tensors, select_fatjets
+from analysis.jets import padded_jets, pt_ordered
 from analysis.ml_features import MLFeatureSettings, dnn_input_columns, dnn_inputs
+from analysis.selection import select_jets
 from analysis.trijets import trijet_features
 from inference.engine import Engine
 from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.dataset import read_nanoaod
-from inference.training.particles import constituent_tensors, select_fatjets
 from inference.training.report import boosted_speed
-from inference.training.resolved import padded_jets
 from inference.training.settings import TrainingSettings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nanoaod"
@@ -74,7 +76,7 @@ def main() -> None:
     args = ap.parse_args()
     repo = args.repository
     _cards(repo)
-    from workflows.train import load_sample
+    from inference.training.samples import load_sample
 
     s = MLFeatureSettings()
     with tempfile.TemporaryDirectory(prefix="bench-taggers-") as tmp:
@@ -89,8 +91,8 @@ def main() -> None:
                 f"jets/s  {sp[f'ms_per_jet_batch{batch}']:.3f} ms/jet"
             )
         ev = load_sample("tttt", args.events, BENCH_SEED, TrainingSettings(), data_dir=Path(tmp))
-    jets = ev.Jet[(ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4)]
-    pj, n = padded_jets(jets, s.resolved_max_jets)
+    jets = select_jets(ev.Jet, JetSelection())
+    pj, n = padded_jets(pt_ordered(jets), s.resolved_max_jets)
     feats, valid = trijet_features(pj, n, s.resolved_max_jets)
     x = feats[valid]
     r = _rate(
@@ -126,7 +128,7 @@ def main() -> None:
             )
     if (SHARED / "nano_tt_v12.root").is_file():
         real = read_nanoaod(SHARED / "nano_tt_v12.root", ("Jet", "GenPart"))
-        jets = real.Jet[(real.Jet.pt > 30) & (abs(real.Jet.eta) < 2.4) & (real.Jet.jetId >= 2)]
+        jets = select_jets(real.Jet, JetSelection())
         cols = dnn_input_columns(real, jets, client, s)
         print(
             f"nano_tt_v12.root: {len(real)} events; n_resolved_tops distribution "

@@ -13,21 +13,24 @@ from __future__ import annotations
 import sys
 import time
 
+from analysis.config import JetSelection
+from analysis.selection import select_jets
 from analysis.variations import jet_variations
 from analysis.weights import event_weights
 from corrections.loader import load_corrections
-from corrections.testing import select_jets, toy_events
+from corrections.testing import toy_events
 
 
 def nominal_only(events, corr) -> None:
     jets = jet_variations(events.Jet, events, corr, [])["nominal"]
-    event_weights(events, select_jets(jets), corr, [])
+    event_weights(events, select_jets(jets, JetSelection()), corr, [])
 
 
 def everything(events, corr) -> None:
     varied = jet_variations(events.Jet, events, corr)
     for name, jets in varied.items():
-        event_weights(events, select_jets(jets), corr, None if name == "nominal" else [])
+        names = None if name == "nominal" else []
+        event_weights(events, select_jets(jets, JetSelection()), corr, names)
 
 
 def best_of(fn, events, corr, repeats: int) -> float:

@@ -45,6 +45,7 @@ def toy_events(n_events: int, seed: int = 1, *, first_event: int = 1) -> ak.Arra
         "btagDeepFlavB": ak.unflatten(score.astype(np.float32), counts),
         "hadronFlavour": ak.unflatten(flavour, counts),
         "genJetIdx": ak.unflatten(np.where(has_gen, local, -1).astype(np.int16), counts),
+        "jetId": ak.unflatten(np.full(n, 6, dtype=np.uint8), counts),  # all pass tight ID
     })
     # every jet's generator jet is stored at the jet's index (unmatched ones are unused)
     genjets = ak.zip({
@@ -68,8 +69,3 @@ def toy_events(n_events: int, seed: int = 1, *, first_event: int = 1) -> ak.Arra
         "LHEScaleWeight": ak.from_regular(scale.astype(np.float32), axis=1),
         "PSWeight": ak.from_regular(ps.astype(np.float32), axis=1),
     }, depth_limit=1)
-
-
-def select_jets(jets: ak.Array, pt_min: float = 30.0, abseta_max: float = 2.4) -> ak.Array:
-    """The analysis jet selection (pT and |eta| only) used in tests and benchmarks."""
-    return jets[(jets.pt > pt_min) & (np.abs(jets.eta) < abseta_max)]

@@ -14,7 +14,7 @@ from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from common.exceptions import InferenceError, ModelInputError, ModelNotFoundError
-from inference.client import InferenceClient, TransientError
+from inference.client_base import InferenceClient, TransientError
 from inference.repository import datatype_of, numpy_dtype
 from inference.settings import InferenceSettings
 

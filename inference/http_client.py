@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 
 from common.exceptions import InferenceError, ModelInputError, ModelNotFoundError
-from inference.client import InferenceClient, TransientError
+from inference.client_base import InferenceClient, TransientError
 from inference.repository import datatype_of, numpy_dtype
 from inference.settings import InferenceSettings
 

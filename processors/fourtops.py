@@ -10,7 +10,7 @@ it processed per file (so the workflow can prove that nothing was lost).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import awkward as ak
 import hist
@@ -19,7 +19,7 @@ from coffea import processor
 
 from analysis.config import AnalysisConfig, HistogramDef
 from analysis.regions import assign_regions, region_labels
-from analysis.selection import count_b_tags, has_veto_lepton, select_jets, trigger_decision
+from analysis.selection import Preselected, has_veto_lepton, preselect, trigger_decision
 from analysis.variations import jet_variations
 from analysis.weights import event_weights
 from corrections.loader import Corrections
@@ -37,18 +37,6 @@ class DatasetInfo:
     era: str
     norm: float = 1.0  # xsec * lumi / sum(genWeight); 1 for data
     lumi_mask: Any = None  # coffea.lumi_tools.LumiMask for data, else None
-
-
-class Preselected(NamedTuple):
-    """One jet variation's selected jets, counts and preselection masks."""
-
-    jets: ak.Array
-    n_jets: np.ndarray
-    n_b: np.ndarray
-    ht: np.ndarray
-    sel: np.ndarray    # full preselection
-    sel_j: np.ndarray  # N jets only
-    sel_b: np.ndarray  # N jets and N b
 
 
 class MLColumns(Protocol):
@@ -194,16 +182,7 @@ class FourTopsProcessor(processor.ProcessorABC):
 
     def _preselect(self, all_jets: ak.Array, wp: float, reorder: bool) -> Preselected:
         """Selected jets, N jets, N b, HT and the preselection masks (all, jets, jets+b)."""
-        cfg, pre = self.config, self.config.preselection
-        jets = select_jets(all_jets, cfg.jets)
-        if reorder:  # varied pT can change the ordering
-            jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
-        n_jets = ak.to_numpy(ak.num(jets))
-        n_b = count_b_tags(jets, cfg.btag.discriminant, wp)
-        ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
-        sel_j = n_jets >= pre.n_jets_min
-        sel_b = sel_j & (n_b >= pre.n_b_min)
-        return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)
+        return preselect(all_jets, self.config, wp, reorder)
 
     def _columns(self, jets: ak.Array, n_jets: np.ndarray, n_b: np.ndarray,
                  ht: np.ndarray, weight: np.ndarray) -> dict[str, np.ndarray]:

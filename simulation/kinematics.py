@@ -116,28 +116,6 @@ def breit_wigner(
     return np.sqrt(m0 * m0 + m0 * width * np.tan(t))
 
 
-def wrap_phi(phi) -> np.ndarray:
-    """``np.mod(phi + pi, 2 pi) - pi`` (bit for bit), computing the modulo only where needed.
-
-    For x = phi + pi already in [0, 2 pi) the modulo returns x exactly, so only the few
-    out-of-range entries go through ``np.mod``.
-    """
-    x = np.add(phi, np.pi)
-    if x.ndim == 0:
-        return np.mod(x, 2.0 * np.pi) - np.pi
-    bad = (x < 0.0) | (x >= 2.0 * np.pi)
-    if bad.any():
-        x[bad] = np.mod(x[bad], 2.0 * np.pi)
-    x -= np.pi
-    return x
-
-
-def delta_r(eta1, phi1, eta2, phi2) -> np.ndarray:
-    """Angular distance sqrt(deta^2 + dphi^2) with dphi wrapped into [-pi, pi]."""
-    dphi = wrap_phi(np.subtract(phi1, phi2))
-    return np.hypot(np.subtract(eta1, eta2), dphi, out=dphi)
-
-
 def power_law(rng: np.random.Generator, xmin: float, power: float, size, xmax: float) -> np.ndarray:
     """Samples of dN/dx ~ x^-power on [xmin, xmax] (power > 1), by inverse CDF."""
     a = 1.0 - power

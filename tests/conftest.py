@@ -19,6 +19,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def generated_ttbar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated tt̄ file (3000 events, seed 3), made once for the whole session."""
+    from simulation import SampleSpec, generate_dataset
+
+    spec = SampleSpec(process="ttbar", n_events=3000, seed=3, n_files=1)
+    return generate_dataset(spec, tmp_path_factory.mktemp("ttbar"), luminosity_fb=1.0)[0]
+
+
+@pytest.fixture(scope="session")
 def nanoaod_dir(shared_data: Path) -> Path:
     """The folder of real NanoAOD test files."""
     return shared_data / "nanoaod"

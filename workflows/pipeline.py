@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from coffea import processor
 from coffea.lumi_tools import LumiMask
 from coffea.nanoevents import NanoAODSchema
@@ -182,13 +181,12 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
     interrupted run with the same content key are taken from there instead of reprocessed.
     """
     from corrections import load_corrections
-    from workflows.ml import ml_columns_from_settings, worker_plugins
+    from processors.ml import ml_columns_from_config
 
     corrections = load_corrections(config.corrections) if config.corrections else None
-    if ml_columns is None and config.ml is not None and config.ml.enabled:
-        ml_columns = ml_columns_from_settings(config.ml, config)
-        cluster = replace(cluster, worker_plugins=cluster.worker_plugins +
-                          worker_plugins(config.ml))
+    if ml_columns is None:
+        ml_columns, plugins = ml_columns_from_config(config)
+        cluster = replace(cluster, worker_plugins=cluster.worker_plugins + plugins)
     proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns)
     resumed = checkpoints.stored_chunks() if checkpoints is not None else 0
     start = time.perf_counter()
@@ -222,13 +220,3 @@ def _default_dir() -> Path:
     from analysis.config import default_config_path
 
     return default_config_path().parent
-
-
-def summary_frame(result: RunResult) -> pd.DataFrame:
-    """Nominal yields per region (rows) and process (columns)."""
-    from workflows.outputs import yields_table
-
-    table = yields_table(result.output["yields"])
-    if table.empty:
-        return table
-    return table.pivot(index="region", columns="process", values="yield").fillna(0.0)

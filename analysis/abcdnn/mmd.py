@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from common.exceptions import BackgroundEstimateError
+
 
 def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # |a-b|² via the expansion: differentiable at zero distance, unlike cdist's sqrt.
@@ -36,7 +38,10 @@ def _normalized(weights: torch.Tensor | None, n: int, like: torch.Tensor) -> tor
         return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
     total = weights.sum()
     if torch.abs(total) <= 0:
-        raise ValueError("the weights of an MMD sample sum to zero; cannot normalize")
+        raise BackgroundEstimateError(
+            "the weights of an MMD sample sum to zero; cannot normalize (a region whose "
+            "subtracted simulation cancels its data: check the region's yields)"
+        )
     return weights / total
 
 

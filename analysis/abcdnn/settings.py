@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.validation import strictly_increasing
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -35,9 +37,7 @@ class GridSpec(_Strict):
     @field_validator("n_jets", "n_b")
     @classmethod
     def _increasing(cls, edges: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
-            raise ValueError(f"multiplicity bins must increase strictly, got {edges}")
-        return edges
+        return strictly_increasing(edges, "multiplicity bins")
 
 
 def _validation_grid() -> GridSpec:
@@ -112,9 +112,7 @@ class ABCDnnSettings(_Strict):
     @field_validator("fit_bins", "ht_bins")
     @classmethod
     def _edges(cls, edges: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
-            raise ValueError(f"bin edges must increase strictly, got {edges}")
-        return edges
+        return strictly_increasing(edges)
 
     @model_validator(mode="after")
     def _ensemble(self) -> ABCDnnSettings:

@@ -8,11 +8,11 @@ from typing import Any
 
 import onnx
 
+from analysis.constituents import JET_FEATURES, PARTICLE_FEATURES, POINT_FEATURES
 from analysis.ml_features import DNN_FEATURES
 from analysis.trijets import TRIJET_FEATURES
 from inference.metadata import set_metadata
 from inference.repository import write_model
-from inference.training.particles import JET_FEATURES, PARTICLE_FEATURES, POINT_FEATURES
 
 LICENSE = "BSD-3-Clause"
 MODEL_VERSION = "1"
@@ -40,7 +40,7 @@ def boosted_inputs(
                     "variables": jet_preprocessing,
                 },
                 "meaning": "raw fat-jet substructure from NanoAOD FatJet branches, fed to the "
-                "classifier head (inference.training.particles.jet_level_features)",
+                "classifier head (analysis.constituents.jet_level_features)",
             }
         ]
         if jet_preprocessing

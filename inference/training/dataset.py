@@ -13,12 +13,17 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from common.exceptions import InputFileError
-from inference.training.particles import constituent_tensors, has_constituents, select_fatjets
+from analysis.constituents import constituent_tensors, has_constituents, select_fatjets
+from common.exceptions import ConfigError, InputFileError
 from inference.training.settings import BoostedTaggerSettings
 from inference.training.truth import LABEL_QCD, LABEL_TOP, hadronic_top_decays, label_fatjets
 
-COLLECTIONS = ("Jet", "FatJet", "PFCands", "FatJetPFCands", "GenPart")
+#: collections the trainings read: tagger inputs and truth, and what the analysis
+#: preselection needs (trigger bits, leptons to veto, rho and generator jets for the jets)
+COLLECTIONS = ("Jet", "FatJet", "PFCands", "FatJetPFCands", "GenPart", "HLT", "Electron", "Muon",
+               "Rho", "GenJet")
+#: per-event branches (the JER smearing is seeded by run, lumi block and event)
+SCALARS = ("event", "run", "luminosityBlock")
 #: substructure baseline inputs (NanoAOD FatJet branches)
 BASELINE_FEATURES = ("pt", "msoftdrop", "tau21", "tau32")
 #: soft-drop mass window of the cut-based top tag (CMS, JINST 15 (2020) P06005: 105-210 GeV)
@@ -26,7 +31,10 @@ MSD_WINDOW = (105.0, 210.0)
 
 
 def read_nanoaod(path: str | Path, collections: tuple[str, ...] = COLLECTIONS) -> ak.Array:
-    """Read ``collections`` (those present) and ``event`` from the ``Events`` tree."""
+    """Read ``collections`` and :data:`SCALARS` (those present) from the ``Events`` tree.
+
+    ``event`` counts from 0 where the file has none.
+    """
     try:
         tree = uproot.open(path)["Events"]
     except (OSError, KeyError, ValueError) as err:
@@ -39,9 +47,11 @@ def read_nanoaod(path: str | Path, collections: tuple[str, ...] = COLLECTIONS) -
             continue
         arr = tree.arrays(names)
         out[coll] = ak.zip({k[len(coll) + 1 :]: arr[k] for k in names})
-    out["event"] = (
-        tree["event"].array() if "event" in keys else ak.Array(np.arange(tree.num_entries))
-    )
+    for name in SCALARS:
+        if name in keys:
+            out[name] = tree[name].array()
+    if "event" not in out:
+        out["event"] = ak.Array(np.arange(tree.num_entries))
     return ak.zip(out, depth_limit=1)
 
 
@@ -75,7 +85,10 @@ def boosted_jets(
     Use ``LABEL_TOP`` on top-rich samples (signal) and ``LABEL_QCD`` on QCD (background).
     """
     if keep_label not in (LABEL_TOP, LABEL_QCD):
-        raise ValueError(f"keep_label must be LABEL_TOP or LABEL_QCD, got {keep_label}")
+        raise ConfigError(
+            f"boosted_jets: keep_label must be LABEL_TOP ({LABEL_TOP}) or LABEL_QCD "
+            f"({LABEL_QCD}), got {keep_label}; the caller passed a wrong label"
+        )
     if not has_constituents(events):
         raise InputFileError("<events>", "no FatJetPFCands/PFCands collections (need PFNano)")
     labels = label_fatjets(

@@ -19,7 +19,7 @@ So the network can measure groomed jet and subjet (W) masses directly.
 
 Jet-level features (as the weaver ParticleNet trainings do for mass-aware taggers): the
 fat jet's pT, mass, soft-drop mass, tau21 and tau32 from NanoAOD (``jet_features`` input,
-:data:`~inference.training.particles.JET_FEATURES`), standardised inside the graph, are
+:data:`~analysis.constituents.JET_FEATURES`), standardised inside the graph, are
 concatenated to the pooled constituent embedding before the fully connected head.
 """
 
@@ -120,7 +120,7 @@ class ParticleNetLite(nn.Module):
         self.n_heads = settings.lorentz_heads
         n_lorentz = 0
         if self.n_heads:
-            from inference.training.particles import PARTICLE_FEATURES
+            from analysis.constituents import PARTICLE_FEATURES
 
             names = [f[0] for f in PARTICLE_FEATURES]
             self.i_logpt = names.index("log_pt")

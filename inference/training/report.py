@@ -20,13 +20,17 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from analysis.config import JetSelection
+from analysis.constituents import constituent_tensors, select_fatjets
 from analysis.ml_features import MLFeatureSettings, dnn_input_columns, ml_feature_columns
+from analysis.selection import jet_mask
 from inference.engine import Engine
 from inference.metadata import read_metadata
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
 from inference.training.dataset import boosted_jets, read_nanoaod
 from inference.training.metrics import auc
 from inference.training.resolved import trijet_dataset
+from inference.training.samples import AnalysisSelection, load_sample
 from inference.training.settings import ResolvedTaggerSettings, TrainingSettings
 from inference.training.truth import LABEL_TOP
 
@@ -36,8 +40,6 @@ NAMES = ("boosted_top_tagger", "resolved_top_tagger", "event_dnn_fold0", "event_
 
 def boosted_speed(repo: Path, data_dir: Path, n_jets: int = 2000) -> dict[str, float]:
     """Jets/s of the boosted tagger, ONNX Runtime, one thread, per batch size."""
-    from workflows.train import load_sample
-
     ev = load_sample("ttbar_boosted", 6000, 4242, TrainingSettings(), data_dir=data_dir)
     jets = boosted_jets(ev, TrainingSettings().boosted, LABEL_TOP)
     path = repo / "boosted_top_tagger" / "1" / "model.onnx"
@@ -67,8 +69,6 @@ def real_files(repo: Path) -> dict[str, object]:
     s = MLFeatureSettings()
     try:
         if (SHARED / "pfnano.root").is_file():
-            from inference.training.particles import constituent_tensors, select_fatjets
-
             ev = read_nanoaod(SHARED / "pfnano.root")
             m = select_fatjets(ev.FatJet, s.boosted_min_pt, s.boosted_max_abs_eta)
             sc = client.infer("boosted_top_tagger", constituent_tensors(ev, m, 100))["score"][:, 0]
@@ -89,7 +89,7 @@ def real_files(repo: Path) -> dict[str, object]:
             }
         if (SHARED / "nano_tt_v12.root").is_file():
             ev = read_nanoaod(SHARED / "nano_tt_v12.root", ("Jet", "GenPart"))
-            jm = (ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4) & (ev.Jet.jetId >= 2)
+            jm = jet_mask(ev.Jet, JetSelection())
             d = trijet_dataset(ev, ResolvedTaggerSettings(), jm)
             sc = client.infer("resolved_top_tagger", {"trijet_features": d["features"]})["score"]
             sc = sc[:, 0]
@@ -113,15 +113,15 @@ def real_files(repo: Path) -> dict[str, object]:
 def generated_sense(repo: Path, data_dir: Path, n_tttt: int = 3000, n_ttbar: int = 15000):
     """Mean tagger / DNN outputs on fresh preselected generated tt̄tt̄ and tt̄ events."""
     from inference.client import make_client
-    from workflows.train import _preselect, load_sample
 
-    ts, mls = TrainingSettings(), MLFeatureSettings(btag_wp=0.3)
+    ts, selection = TrainingSettings(), AnalysisSelection()
+    mls = selection.features
     client = make_client(InferenceSettings(repository=repo))
     out = {}
     try:
         for proc, n, seed in (("tttt", n_tttt, 5151), ("ttbar", n_ttbar, 5152)):
             ev = load_sample(proc, n, seed, ts, data_dir=data_dir)
-            ev, jets = _preselect(ev, ts.preselection, mls.btag_wp)
+            ev, jets = selection.preselect(ev)
             c = ml_feature_columns(ev, jets, client, mls)
             out[proc] = {
                 "n_preselected": len(ev),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.kinematics import delta_phi
+
 SOFTDROP_ZCUT = 0.1  # CMS NanoAOD FatJet_msoftdrop (CMS-PAS-JME-16-003)
 NSUB_R0 = 0.8  # AK8 jet radius
 
@@ -55,7 +57,7 @@ def cluster_sequence(p4: np.ndarray, power: int) -> tuple[np.ndarray, list[tuple
     w = np.hypot(p4[:, 0], p4[:, 1]) ** (2 * power)
     d = np.minimum(w[:, None], w[None, :]) * (
         (y[:, None] - y[None, :]) ** 2
-        + ((ph[:, None] - ph[None, :] + np.pi) % (2 * np.pi) - np.pi) ** 2
+        + delta_phi(ph[:, None], ph[None, :]) ** 2
     )
     np.fill_diagonal(d, np.inf)
     alive = np.ones(n, dtype=bool)
@@ -71,7 +73,7 @@ def cluster_sequence(p4: np.ndarray, power: int) -> tuple[np.ndarray, list[tuple
         d[j, :] = np.inf
         d[:, j] = np.inf
         yi, pi_ = _rap_phi(new)
-        dist = (y - yi) ** 2 + ((ph - pi_ + np.pi) % (2 * np.pi) - np.pi) ** 2
+        dist = (y - yi) ** 2 + delta_phi(ph, pi_) ** 2
         y[i], ph[i] = yi, pi_
         w[i] = np.hypot(new[0], new[1]) ** (2 * power)
         dist = dist * np.minimum(w, w[i])
@@ -116,7 +118,7 @@ def nsubjettiness(p4: np.ndarray, axes: np.ndarray) -> float:
         return 0.0
     rp = np.array([_rap_phi(p) for p in p4])
     ra = np.array([_rap_phi(a) for a in axes])
-    dphi = (rp[:, None, 1] - ra[None, :, 1] + np.pi) % (2 * np.pi) - np.pi
+    dphi = delta_phi(rp[:, None, 1], ra[None, :, 1])
     dr = np.sqrt((rp[:, None, 0] - ra[None, :, 0]) ** 2 + dphi**2)
     pt = np.hypot(p4[:, 0], p4[:, 1])
     return float((pt * dr.min(axis=1)).sum() / max(pt.sum() * NSUB_R0, 1e-9))

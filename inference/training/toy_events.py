@@ -17,6 +17,7 @@ import awkward as ak
 import numpy as np
 
 from common.exceptions import GeneratorError
+from common.kinematics import delta_phi
 from inference.training.settings import ToyPhysics
 from inference.training.substructure import jet_substructure
 from inference.training.toy_shower import cluster, fragment, shower
@@ -30,10 +31,6 @@ _JET_MIN_PT = 15.0  # NanoAOD Jet collection threshold (GeV)
 # flavour of hard QCD partons (g, light, c, b): heavy flavour is a few per cent of inclusive
 # jets (CMS b-jet cross section, JHEP 04 (2012) 084)
 _QCD_FLAVOURS = (0.6, 0.33, 0.04, 0.03)
-
-
-def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def _boost(p: np.ndarray, parent: np.ndarray) -> np.ndarray:
@@ -227,7 +224,7 @@ def make_toy_events(
                 1,
             )
             had = np.concatenate([had, ue])
-            had = had[np.hypot(had[:, 1] - axis[1], _dphi(had[:, 2], axis[2])) < _AK8_R]
+            had = had[np.hypot(had[:, 1] - axis[1], delta_phi(had[:, 2], axis[2])) < _AK8_R]
             fj = _ptetaphim(_to_p4(had[:, :4]).sum(0, keepdims=True))[0]
             if fj[0] < _FATJET_MIN_PT or abs(fj[1]) > 2.5:
                 continue
@@ -237,7 +234,7 @@ def make_toy_events(
                 "PFCands",
                 pt=had[:, 0],
                 eta=had[:, 1],
-                phi=_dphi(had[:, 2], 0.0),
+                phi=delta_phi(had[:, 2], 0.0),
                 mass=had[:, 3],
                 charge=had[:, 4],
                 pdgId=had[:, 5],

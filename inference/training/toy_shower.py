@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.kinematics import delta_phi
 from inference.training.settings import ToyPhysics
 
 _G_TO_BB = 0.03  # probability of g -> b bbar per splitting
@@ -16,10 +17,6 @@ _G_TO_BB = 0.03  # probability of g -> b bbar per splitting
 # more than quarks; tuned so QCD AK8 jets at pT 400-600 GeV have a median soft-drop mass of
 # a few tens of GeV (CMS, JHEP 11 (2018) 113)
 _SPLITS_GLUON, _SPLITS_QUARK = 2.2, 1.0
-
-
-def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def shower(partons: list, rng: np.random.Generator) -> np.ndarray:
@@ -52,7 +49,7 @@ def cluster(sp: np.ndarray, radius: float) -> list[np.ndarray]:
     groups = []
     while left:
         seed = left[0]
-        dr = np.hypot(sp[left, 1] - sp[seed, 1], _dphi(sp[left, 2], sp[seed, 2]))
+        dr = np.hypot(sp[left, 1] - sp[seed, 1], delta_phi(sp[left, 2], sp[seed, 2]))
         take = [left[i] for i in np.nonzero(dr < radius)[0]]
         groups.append(np.array(take))
         left = [i for i in left if i not in take]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from common.kinematics import delta_r
+
 LABEL_QCD, LABEL_W, LABEL_TOP = 0, 1, 2
 _LAST_COPY_BIT = 13  # NanoAOD GenPart statusFlags bit 13: isLastCopy
 DECAY_FIELDS = ("b_eta", "b_phi", "q1_eta", "q1_phi", "q2_eta", "q2_phi")
@@ -53,18 +55,13 @@ def hadronic_top_decays(genpart: ak.Array) -> ak.Array:
     return ak.unflatten(ak.zip(rec), n_per_event)
 
 
-def _dr(eta1, phi1, eta2, phi2):
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.sqrt((eta1 - eta2) ** 2 + dphi**2)
-
-
 def label_fatjets(fatjets: ak.Array, decays: ak.Array, radius: float = 0.8) -> ak.Array:
     """Per fat jet: LABEL_TOP, LABEL_W or LABEL_QCD (jagged like ``fatjets``)."""
     pair = ak.cartesian({"j": fatjets, "d": decays}, axis=1, nested=True)
     j, d = pair.j, pair.d
-    in_b = _dr(j.eta, j.phi, d.b_eta, d.b_phi) < radius
-    in_q = (_dr(j.eta, j.phi, d.q1_eta, d.q1_phi) < radius) & (
-        _dr(j.eta, j.phi, d.q2_eta, d.q2_phi) < radius
+    in_b = delta_r(j.eta, j.phi, d.b_eta, d.b_phi) < radius
+    in_q = (delta_r(j.eta, j.phi, d.q1_eta, d.q1_phi) < radius) & (
+        delta_r(j.eta, j.phi, d.q2_eta, d.q2_phi) < radius
     )
     is_top = ak.any(in_b & in_q, axis=2)
     is_w = ak.any(in_q & ~in_b, axis=2)
@@ -92,7 +89,7 @@ def match_jets_to_quarks(
     d = {f: ak.to_numpy(pad[f]).astype(float) for f in DECAY_FIELDS}  # (n_ev, n_top)
     qeta = np.stack([d["b_eta"], d["q1_eta"], d["q2_eta"]], axis=2).reshape(n_ev, -1)
     qphi = np.stack([d["b_phi"], d["q1_phi"], d["q2_phi"]], axis=2).reshape(n_ev, -1)
-    dr = _dr(eta[:, :, None], phi[:, :, None], qeta[:, None, :], qphi[:, None, :])
+    dr = delta_r(eta[:, :, None], phi[:, :, None], qeta[:, None, :], qphi[:, None, :])
     dr = np.where(np.isnan(dr), np.inf, dr)
     best = np.argmin(dr, axis=2)
     ok = np.take_along_axis(dr, best[:, :, None], axis=2)[:, :, 0] < radius

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from analysis.abcdnn.mmd import batched_mmd2, mmd2
+from common.exceptions import BackgroundEstimateError
 
 WIDTHS = [0.1, 0.3, 1.0]
 
@@ -84,5 +85,5 @@ def test_signed_weights_equal_explicitly_subtracted_distribution() -> None:
 
 def test_zero_weight_sum_is_an_error() -> None:
     x = torch.zeros(3, 2)
-    with pytest.raises(ValueError, match="sum to zero"):
+    with pytest.raises(BackgroundEstimateError, match="sum to zero"):
         mmd2(x, x, WIDTHS, torch.tensor([1.0, -1.0, 0.0]), None)

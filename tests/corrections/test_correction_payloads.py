@@ -8,6 +8,8 @@ import pytest
 from corrections import settings
 from corrections.loader import Corrections, validate_payload
 from corrections.make_payloads import MAKERS, payload_bytes
+from simulation.detector import jet_resolution
+from simulation.settings import GeneratorSettings
 
 PAYLOADS = list(MAKERS)
 
@@ -62,14 +64,12 @@ def test_jet_resolution_matches_generator_model(corr: Corrections) -> None:
 
 
 def test_jet_resolution_equals_the_generators(corr: Corrections) -> None:
-    detector = pytest.importorskip("simulation.detector")
-    settings = pytest.importorskip("simulation.settings")
     pt = np.geomspace(15, 3000, 40)
     eta = np.linspace(-4.7, 4.7, 40)
-    det = settings.GeneratorSettings().detector
+    det = GeneratorSettings().detector
     payload = corr.evaluate("jets", corr.jer_names()[0], JetEta=eta, JetPt=pt,
                             Rho=np.linspace(2, 50, 40))
-    np.testing.assert_allclose(payload, detector.jet_resolution(pt, det), rtol=1e-4)
+    np.testing.assert_allclose(payload, jet_resolution(pt, det), rtol=1e-4)
 
 
 def test_jes_total_covers_each_source(corr: Corrections) -> None:

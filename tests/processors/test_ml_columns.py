@@ -9,7 +9,6 @@ from coffea.nanoevents import NanoEventsFactory
 from analysis.config import load_config
 from corrections import load_corrections
 from processors.fourtops import DatasetInfo, FourTopsProcessor
-from simulation import SampleSpec, generate_dataset
 from workflows.pipeline import PipelineSchema
 
 
@@ -32,10 +31,9 @@ class RecordingColumns:
                 "dnn_score": np.full(len(events), 0.5)}
 
 
-def test_boosted_columns_computed_once_and_aligned_for_every_variation(tmp_path):
+def test_boosted_columns_computed_once_and_aligned_for_every_variation(generated_ttbar):
     config = load_config()
-    paths = generate_dataset(SampleSpec(process="ttbar", n_events=3000, seed=3, n_files=1),
-                             tmp_path, luminosity_fb=1.0)
+    paths = [generated_ttbar]
     events = NanoEventsFactory.from_root(
         {str(paths[0]): "Events"}, schemaclass=PipelineSchema, mode="virtual",
         metadata={"dataset": "ttbar", "filename": str(paths[0])},

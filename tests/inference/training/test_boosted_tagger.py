@@ -8,16 +8,15 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from inference.training.dataset import read_nanoaod
-from inference.training.particlenet import ParticleNetLite, export_onnx, predict
-from inference.training.particles import (
+from analysis.constituents import (
     JET_FEATURES,
     PARTICLE_FEATURES,
     constituent_tensors,
-    fit_jet_preprocessing,
-    fit_preprocessing,
     select_fatjets,
 )
+from inference.training.dataset import read_nanoaod
+from inference.training.particlenet import ParticleNetLite, export_onnx, predict
+from inference.training.preprocessing import fit_jet_preprocessing, fit_preprocessing
 from inference.training.settings import BoostedTaggerSettings
 
 NF = len(PARTICLE_FEATURES)

@@ -7,14 +7,24 @@ import numpy as np
 import onnx
 import pytest
 
+from analysis.config import JetSelection
+from analysis.constituents import constituent_tensors, select_fatjets
+from analysis.selection import jet_mask
 from inference.client import make_client
 from inference.metadata import read_metadata, validate_metadata
 from inference.repository import load_repository
 from inference.settings import DEFAULT_REPOSITORY, InferenceSettings
-from inference.training.dataset import read_nanoaod
+from inference.training.dataset import (
+    boosted_jets,
+    concat,
+    read_nanoaod,
+    substructure_baseline_score,
+)
 from inference.training.metrics import auc
-from inference.training.particles import constituent_tensors, select_fatjets
 from inference.training.resolved import ResolvedTaggerSettings, trijet_dataset
+from inference.training.samples import load_sample
+from inference.training.settings import TrainingSettings
+from inference.training.truth import LABEL_QCD, LABEL_TOP
 
 NAMES = ("boosted_top_tagger", "resolved_top_tagger", "event_dnn_fold0", "event_dnn_fold1")
 
@@ -39,27 +49,23 @@ def test_shipped_model_is_valid_small_and_documented(name):
     assert name in load_repository(DEFAULT_REPOSITORY).names()
 
 
-def test_boosted_card_reports_network_and_baselines_on_generated_jets():
-    # Held-out generated jets (independent seeds, generator-default QCD), the same jets for
-    # the network and both baselines. Goal: the network rejects at least twice as much QCD
-    # as the cut-based tag (soft-drop window + tau32) at 50 % top efficiency. Enough QCD
-    # jets that a rejection of ~2000 is measured from tens of passing jets, not a bound.
-    m = read_metadata(DEFAULT_REPOSITORY / "boosted_top_tagger" / "1" / "model.onnx")["metrics"]
-    net, cut = m["network"], m["baseline_msd_window_tau32"]
-    xgb = m["baseline_xgboost_pt_msd_tau21_tau32"]
-    assert net["n_background"] == cut["n_background"] == xgb["n_background"] > 60_000
-    assert net["n_signal"] == cut["n_signal"] > 2000
-    assert net["auc"] > cut["auc"] > 0.95
-    assert net["rejection_at_50"] >= 2 * cut["rejection_at_50"]
-    assert net["rejection_at_30"] > cut["rejection_at_30"]
-    assert not net["rejection_at_50_is_lower_bound"]
-    assert net["n_background"] / net["rejection_at_50"] >= 20  # passing QCD jets measured
-
-
-def test_dnn_cards_state_their_training_parity():
-    for fold, parity in ((0, "even"), (1, "odd")):
-        meta = read_metadata(DEFAULT_REPOSITORY / f"event_dnn_fold{fold}" / "1" / "model.onnx")
-        assert f"trained on {parity}" in meta["description"]
+def test_shipped_boosted_tagger_beats_the_cut_based_tag_on_fresh_jets(tmp_path, client):
+    """The card's claim, measured anew: on generated jets the tagger never saw (other
+    seeds; top jets of hard-top tt̄, QCD of the generator's default spectrum) the network
+    ranks tops above QCD better than the soft-drop window + tau32 tag, and at 50 % top
+    efficiency it keeps less QCD."""
+    s = TrainingSettings()
+    top = boosted_jets(load_sample("ttbar_boosted", 300, 9001, s, tmp_path), s.boosted, LABEL_TOP)
+    qcd = boosted_jets(load_sample("qcd", 800, 9002, s, tmp_path), s.boosted, LABEL_QCD)
+    assert len(top["label"]) > 100 and len(qcd["label"]) > 300
+    data = concat([top, qcd])
+    feed = {k: data[k] for k in ("points", "features", "mask", "jet_features")}
+    net = client.infer("boosted_top_tagger", feed)["score"][:, 0]
+    cut = substructure_baseline_score(data["baseline"])
+    y = data["label"]
+    assert auc(y, net) > auc(y, cut) > 0.9
+    qcd_kept = [np.mean(v[y == 0] >= np.quantile(v[y == 1], 0.5)) for v in (net, cut)]
+    assert qcd_kept[0] < qcd_kept[1]
 
 
 def test_boosted_tagger_runs_on_real_pfnano(nanoaod_dir, client):
@@ -73,7 +79,7 @@ def test_boosted_tagger_runs_on_real_pfnano(nanoaod_dir, client):
 def test_resolved_tagger_prefers_true_tops_in_real_ttbar(nanoaod_dir, client):
     """On real NanoAOD tt̄, trijets matched to a top's b q q' score above the others."""
     ev = read_nanoaod(nanoaod_dir / "nano_tt_v12.root", ("Jet", "GenPart"))
-    jm = (ev.Jet.pt > 30) & (abs(ev.Jet.eta) < 2.4) & (ev.Jet.jetId >= 2)
+    jm = jet_mask(ev.Jet, JetSelection())
     d = trijet_dataset(ev, ResolvedTaggerSettings(), jm)
     scores = client.infer("resolved_top_tagger", {"trijet_features": d["features"]})["score"]
     assert d["label"].sum() >= 20

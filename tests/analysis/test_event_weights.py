@@ -6,16 +6,15 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from analysis.config import JetSelection
+from analysis.selection import select_jets
 from analysis.variations import jet_variations
 from analysis.weights import WeightSet, event_weights, weight_variation_names
 from common.exceptions import CorrectionError
-from corrections.loader import Corrections, load_corrections
-from corrections.testing import select_jets, toy_events
+from corrections.loader import Corrections
+from corrections.testing import toy_events
 
-
-@pytest.fixture(scope="module")
-def corr() -> Corrections:
-    return load_corrections()
+JETS = JetSelection()  # the analysis jet selection with its default cuts
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +24,11 @@ def events() -> ak.Array:
 
 @pytest.fixture(scope="module")
 def weights(events: ak.Array, corr: Corrections) -> WeightSet:
-    return event_weights(events, select_jets(events.Jet), corr)
+    return event_weights(events, select_jets(events.Jet, JETS), corr)
 
 
 def n_b(events: ak.Array, corr: Corrections) -> np.ndarray:
-    jets = select_jets(events.Jet)
+    jets = select_jets(events.Jet, JETS)
     return ak.to_numpy(ak.sum(jets.btagDeepFlavB > corr.btag_threshold(), axis=1))
 
 
@@ -53,7 +52,7 @@ def test_btag_sf_up_raises_yield_with_three_or_more_b(events, weights, corr) -> 
 def test_method_1a_reproduces_scale_factor_times_efficiency(events, weights, corr) -> None:
     # toy tagging efficiencies equal the payload's, so the weighted tag rate of b jets is
     # SF * eff, and the average event weight stays one (method 1a preserves normalisation)
-    jets = select_jets(events.Jet)
+    jets = select_jets(events.Jet, JETS)
     w_btag = weights.factors["btag"]
     is_b = jets.hadronFlavour == 5
     tagged_b = ak.to_numpy(ak.sum(is_b & (jets.btagDeepFlavB > corr.btag_threshold()), axis=1))
@@ -69,15 +68,15 @@ def test_method_1a_reproduces_scale_factor_times_efficiency(events, weights, cor
 
 def test_weight_only_variations_leave_selections_unchanged(events, corr) -> None:
     names = weight_variation_names(corr)
-    before = ak.to_numpy(ak.num(select_jets(events.Jet)))
+    before = ak.to_numpy(ak.num(select_jets(events.Jet, JETS)))
     jets_out = jet_variations(events.Jet, events, corr, names)
     assert list(jets_out) == ["nominal"]  # no new jet collections for weight variations
-    nominal_jets = select_jets(jets_out["nominal"])
+    nominal_jets = select_jets(jets_out["nominal"], JETS)
     w = event_weights(events, nominal_jets, corr, names)
     assert len(w.nominal) == len(events)
-    assert np.array_equal(ak.to_numpy(ak.num(select_jets(events.Jet))), before)
+    assert np.array_equal(ak.to_numpy(ak.num(select_jets(events.Jet, JETS))), before)
     assert np.array_equal(ak.to_numpy(ak.num(nominal_jets)),
-                          ak.to_numpy(ak.num(select_jets(jets_out["nominal"]))))
+                          ak.to_numpy(ak.num(select_jets(jets_out["nominal"], JETS))))
 
 
 def test_pileup_up_favours_high_pileup_events(events, weights) -> None:
@@ -89,7 +88,7 @@ def test_pileup_up_favours_high_pileup_events(events, weights) -> None:
 
 def test_trigger_variations_bracket_nominal_and_shrink_on_plateau(corr) -> None:
     ev = toy_events(200, seed=9)
-    jets = select_jets(ev.Jet)
+    jets = select_jets(ev.Jet, JETS)
     w = event_weights(ev, jets, corr, ["trigger_up", "trigger_down"])
     up, down = w.weight("trigger_up"), w.weight("trigger_down")
     assert np.all(up > w.nominal) and np.all(down < w.nominal)
@@ -111,20 +110,21 @@ def test_scale_envelope_excludes_anomalous_combinations(corr) -> None:
     scale = [[1.10, 1.05, 3.00, 1.02, 1.0, 0.97, 0.10, 0.95, 0.90],
              [0.80, 0.90, 1.00, 1.00, 1.0, 1.00, 1.00, 1.10, 1.20]]
     ev = _theory_events(scale, [[1.0] * 4] * 2)
-    w = event_weights(ev, select_jets(ev.Jet), corr, ["muRmuF_up", "muRmuF_down"])
+    w = event_weights(ev, select_jets(ev.Jet, JETS), corr, ["muRmuF_up", "muRmuF_down"])
     np.testing.assert_allclose(w.weight("muRmuF_up") / w.nominal, [1.10, 1.20], rtol=1e-6)
     np.testing.assert_allclose(w.weight("muRmuF_down") / w.nominal, [0.90, 0.80], rtol=1e-6)
     # 8-entry form (nominal left out): anomalous are [2] and [5]
     eight = [[1.10, 1.05, 3.00, 1.02, 0.97, 0.10, 0.95, 0.90]]
     ev8 = _theory_events(eight, [[1.0] * 4])
-    w8 = event_weights(ev8, select_jets(ev8.Jet), corr, ["muRmuF_up", "muRmuF_down"])
+    w8 = event_weights(ev8, select_jets(ev8.Jet, JETS), corr, ["muRmuF_up", "muRmuF_down"])
     np.testing.assert_allclose(w8.weight("muRmuF_up") / w8.nominal, [1.10], rtol=1e-6)
     np.testing.assert_allclose(w8.weight("muRmuF_down") / w8.nominal, [0.90], rtol=1e-6)
 
 
 def test_ps_weights_follow_nanoaod_order(corr) -> None:
     ev = _theory_events([[1.0] * 9], [[1.11, 1.22, 0.93, 0.84]])
-    w = event_weights(ev, select_jets(ev.Jet), corr, ["ISR_up", "FSR_up", "ISR_down", "FSR_down"])
+    w = event_weights(ev, select_jets(ev.Jet, JETS), corr,
+                      ["ISR_up", "FSR_up", "ISR_down", "FSR_down"])
     got = {n: float(w.weight(n)[0] / w.nominal[0]) for n in ("ISR_up", "FSR_up", "ISR_down",
                                                               "FSR_down")}
     assert got == pytest.approx({"ISR_up": 1.11, "FSR_up": 1.22, "ISR_down": 0.93,
@@ -133,16 +133,16 @@ def test_ps_weights_follow_nanoaod_order(corr) -> None:
 
 def test_missing_or_placeholder_theory_weights_give_one(corr) -> None:
     ev = _theory_events([[]], [[1.0]])  # no scale weights, NanoAOD's 1-entry PS placeholder
-    w = event_weights(ev, select_jets(ev.Jet), corr, ["muRmuF_up", "ISR_up"])
+    w = event_weights(ev, select_jets(ev.Jet, JETS), corr, ["muRmuF_up", "ISR_up"])
     assert w.weight("muRmuF_up")[0] == pytest.approx(w.nominal[0])
     assert w.weight("ISR_up")[0] == pytest.approx(w.nominal[0])
     bad = _theory_events([[1.0] * 9], [[1.0, 1.0]])
     with pytest.raises(CorrectionError, match="PSWeight has lengths \\[2\\]"):
-        event_weights(bad, select_jets(bad.Jet), corr, ["ISR_up"])
+        event_weights(bad, select_jets(bad.Jet, JETS), corr, ["ISR_up"])
 
 
 def test_data_gets_no_mc_corrections(events, corr) -> None:
-    w = event_weights(events, select_jets(events.Jet), corr, is_data=True)
+    w = event_weights(events, select_jets(events.Jet, JETS), corr, is_data=True)
     assert np.all(w.nominal == 1.0) and w.variations == {} and w.factors == {}
     with pytest.raises(CorrectionError, match="'btag_hf_up' was not computed"):
         w.weight("btag_hf_up")
@@ -153,7 +153,7 @@ def test_efficiency_measured_on_mc_jets_recovers_the_tag_rates(events, corr) -> 
 
     from corrections.make_btag import efficiency_from_jets
 
-    jets = select_jets(events.Jet)
+    jets = select_jets(events.Jet, JETS)
     flat = {k: ak.to_numpy(ak.flatten(jets[k])) for k in ("pt", "eta", "hadronFlavour",
                                                           "btagDeepFlavB")}
     corr_eff = efficiency_from_jets(flat["pt"], np.abs(flat["eta"]), flat["hadronFlavour"],

@@ -1,4 +1,4 @@
-"""Fat-jet constituent tensors for the boosted top tagger (ParticleNet input layout).
+"""Fat-jet constituent tensors: the boosted top tagger's inputs (ParticleNet layout).
 
 From NanoAOD/PFNano collections ``FatJet``, ``FatJetPFCands`` (jetIdx, pFCandsIdx) and
 ``PFCands`` this builds, per selected fat jet, the constituents sorted by pT and padded /
@@ -9,12 +9,17 @@ substructure that weaver-style ParticleNet trainings feed to the classifier head
 soft-drop mass, tau21, tau32). Features are raw physics values; the standardisation
 (weaver ``preprocess.json`` style: median, norm_factor, clip bounds) is part of the
 exported ONNX graph and documented in its metadata.
+
+The processor computes these for every preselected event, and the training makes its
+samples with the same functions, so the tagger is trained on the layout it is applied to.
 """
 
 from __future__ import annotations
 
 import awkward as ak
 import numpy as np
+
+from common.kinematics import delta_phi
 
 #: (name, meaning, units) of each per-particle feature, in input order.
 PARTICLE_FEATURES: tuple[tuple[str, str, str], ...] = (
@@ -44,10 +49,6 @@ JET_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("tau32", "FatJet_tau3 / FatJet_tau2 (1 when tau2 = 0)", ""),
 )
 IMPACT_SCALE_CM = 0.1  # b-hadron tracks have d0 of O(0.01-0.1) cm (c*tau_B ~ 0.045 cm, PDG)
-
-
-def _dphi(a, b):
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def select_fatjets(fatjets: ak.Array, min_pt: float, max_abs_eta: float) -> ak.Array:
@@ -141,7 +142,7 @@ def constituent_tensors(
     je = np.sqrt((jpt * np.cosh(jeta)) ** 2 + jmass**2)
     p, e_, ph = pt[o], None, phi[o]
     e_ = np.sqrt((p * np.cosh(eta[o])) ** 2 + mass[o] ** 2)
-    deta, dphi = eta[o] - jeta, _dphi(ph, jphi)
+    deta, dphi = eta[o] - jeta, delta_phi(ph, jphi)
     charged = charge[o] != 0
     ap = pdg[o]
     vals = [
@@ -170,41 +171,3 @@ def constituent_tensors(
     mask[rows, 0, cols] = 1.0
     jet_features = jet_level_features(ak.flatten(fj))
     return {"points": points, "features": features, "mask": mask, "jet_features": jet_features}
-
-
-def _standardisation(name: str, x: np.ndarray, fixed: bool) -> dict[str, float]:
-    if fixed or x.size == 0:
-        med, norm = 0.0, 1.0
-    else:
-        lo, med, hi = np.percentile(x, [16, 50, 84])
-        norm = 1.0 / max((hi - lo) / 2.0, 1e-3)
-    return {
-        "name": name,
-        "median": float(med),
-        "norm_factor": float(norm),
-        "lower_bound": -5.0,
-        "upper_bound": 5.0,
-    }
-
-
-def fit_jet_preprocessing(jet_features: np.ndarray) -> list[dict[str, float]]:
-    """Weaver-style standardisation (median, 1 / half 16-84 % width, clip +-5) per jet feature."""
-    return [
-        _standardisation(name, jet_features[:, k].astype(np.float64), fixed=False)
-        for k, (name, _m, _u) in enumerate(JET_FEATURES)
-    ]
-
-
-def fit_preprocessing(features: np.ndarray, mask: np.ndarray) -> list[dict[str, float]]:
-    """Weaver-style auto standardisation per feature over real (unpadded) particles.
-
-    median and norm_factor = 1 / (half the 16-84 % interval); binary and charge features
-    keep median 0, norm 1. Values are clipped to [-5, 5] after scaling.
-    """
-    real = mask[:, 0, :] > 0
-    return [
-        _standardisation(
-            name, features[:, k, :][real], fixed=name.startswith("is_") or name == "charge"
-        )
-        for k, (name, _meaning, _units) in enumerate(PARTICLE_FEATURES)
-    ]

@@ -7,15 +7,14 @@ import correctionlib
 import numpy as np
 import pytest
 
+from analysis.config import JetSelection
+from analysis.selection import select_jets
 from analysis.variations import deterministic_normal, jet_variations
 from common.exceptions import CorrectionError
-from corrections.loader import Corrections, load_corrections
-from corrections.testing import select_jets, toy_events
+from corrections.loader import Corrections
+from corrections.testing import toy_events
 
-
-@pytest.fixture(scope="module")
-def corr() -> Corrections:
-    return load_corrections()
+JETS = JetSelection()  # the analysis jet selection with its default cuts
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def raw_cset(corr: Corrections) -> correctionlib.CorrectionSet:
 
 
 def n_jets(jets: ak.Array) -> np.ndarray:
-    return ak.to_numpy(ak.num(select_jets(jets)))
+    return ak.to_numpy(ak.num(select_jets(jets, JETS)))
 
 
 def test_all_configured_variations_are_returned(varied: dict[str, ak.Array]) -> None:

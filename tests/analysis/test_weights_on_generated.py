@@ -1,24 +1,23 @@
-"""Corrections on a small generated NanoAOD sample (skipped when `simulation` is unavailable)."""
+"""Event weights and jet variations on a small generated NanoAOD sample."""
 
 from __future__ import annotations
 
 import awkward as ak
 import numpy as np
 import pytest
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from analysis.variations import jet_variations
 from analysis.weights import event_weights
 from corrections.loader import load_corrections
+from simulation import SampleSpec, generate_dataset
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> ak.Array:
-    simulation = pytest.importorskip("simulation")
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
-
     out = tmp_path_factory.mktemp("gen")
-    files = simulation.generate_dataset(
-        simulation.SampleSpec(process="tttt", n_events=2000, seed=4, n_files=1), out,
+    files = generate_dataset(
+        SampleSpec(process="tttt", n_events=2000, seed=4, n_files=1), out,
         luminosity_fb=10.0)
     return NanoEventsFactory.from_root({str(files[0]): "Events"}, schemaclass=NanoAODSchema,
                                        mode="virtual").events()

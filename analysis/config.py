@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.abcdnn.settings import ABCDnnSettings
+from analysis.input_settings import InputSettings
 from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
 from common.exceptions import ConfigError
 from corrections.settings import CorrectionsSettings
@@ -61,6 +62,9 @@ class BTagSettings(Strict):
 
     discriminant: str = "btagDeepFlavB"
     working_points: dict[str, float] = Field(min_length=1)
+    discriminant_by_era: dict[str, str] = Field(
+        default_factory=dict, description="era -> Jet branch (without 'Jet_') to read as "
+        "the discriminant in that era (e.g. btagPNetB, btagUParTAK4B); others: discriminant")
 
 
 class Preselection(Strict):
@@ -189,6 +193,8 @@ class AnalysisConfig(Strict):
     systematics: SystematicsSettings = SystematicsSettings()
     ml: MLSettings | None = Field(None, description="taggers + event DNN; None: not run")
     abcdnn: ABCDnnSettings = Field(default_factory=ABCDnnSettings)
+    inputs: InputSettings = Field(default_factory=InputSettings,
+                                  description="NanoAOD flavour handling (processors/compat.py)")
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -10,12 +10,14 @@ from common.exceptions import InputFileError
 
 
 def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:
-    """AK4 jets passing pT, |η| and tight-ID requirements (keeps the input pT ordering)."""
-    mask = (
-        (jets.pt > cfg.pt_min)
-        & (abs(jets.eta) < cfg.abs_eta_max)
-        & ((jets.jetId & cfg.jet_id_bit) != 0)
-    )
+    """AK4 jets passing pT, |η| and tight-ID requirements (keeps the input pT ordering).
+
+    The tight ID is ``passJetIdTight`` where the compatibility layer set it (stored bit or
+    recomputed, processors/compat.py), else the ``jetId`` bit of the config.
+    """
+    tight = (jets.passJetIdTight if "passJetIdTight" in jets.fields
+             else (jets.jetId & cfg.jet_id_bit) != 0)
+    mask = (jets.pt > cfg.pt_min) & (abs(jets.eta) < cfg.abs_eta_max) & tight
     return jets[mask]
 
 

@@ -144,7 +144,8 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
         ml_columns = ml_columns_from_settings(config.ml, config)
         cluster = replace(cluster, worker_plugins=cluster.worker_plugins +
                           worker_plugins(config.ml))
-    proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns)
+    proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns,
+                             flavours=fileset.flavours())
     start = time.perf_counter()
     with open_executor(cluster) as executor:
         runner = processor.Runner(executor=executor, schema=PipelineSchema, chunksize=chunksize,

@@ -28,7 +28,8 @@ import numpy as np
 
 from analysis.config import AnalysisConfig
 from common.exceptions import SchemaCompatibilityError
-from corrections.jet_id import JetIdCriteria
+from corrections.jet_id import FRACTIONS as _FRACTIONS
+from corrections.jet_id import JetIdCriteria, jet_id_from_fractions
 
 RHO = {"Run 3": "Rho_fixedGridRhoFastjetAll", "Run 2": "fixedGridRhoFastjetAll"}
 EVENT_ID = ("run", "luminosityBlock", "event")
@@ -37,7 +38,6 @@ OPTIONAL_INPUTS = {"LHEScaleWeight": ("muRmuF_",), "PSWeight": ("ISR_", "FSR_"),
                    "Pileup_nTrueInt": ("pileup_",), "genWeight": ()}
 #: columns that cannot be made without a boosted-top score (the DNN reads it)
 NEEDS_BOOSTED = ("boosted_top_score_max", "n_boosted_tops", "dnn_score")
-_FRACTIONS = ("neHEF", "neEmEF", "chHEF", "chEmEF", "muEF")
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,12 @@ class FileFlavour:
 def branch_names(events: ak.Array) -> set[str]:
     """NanoAOD branch names of NanoEvents (from the form only: nothing is read)."""
     names = set()
-    for f in events.fields:
-        sub = events[f].fields
-        names.update(f"{f}_{s}" for s in sub) if sub else names.add(f)
+    layout = events.layout  # the bare layout: no collection behaviour runs
+    for f in layout.fields:
+        sub = layout.content(f)
+        while not sub.is_record and hasattr(sub, "content"):
+            sub = sub.content
+        names.update(f"{f}_{s}" for s in sub.fields) if sub.is_record else names.add(f)
     return names
 
 
@@ -189,38 +192,13 @@ def gen_weight(events: ak.Array, flavour: FileFlavour) -> np.ndarray:
     return ak.to_numpy(events.genWeight).astype(np.float64)
 
 
-def _flat(x: ak.Array) -> np.ndarray:
-    return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)))
-
-
-def recomputed_jet_id(jets: ak.Array, criteria: JetIdCriteria) -> ak.Array:
-    """Tight jet ID per jet from its energy fractions and multiplicities (jagged bool).
-
-    Where the multiplicities are not stored (NanoAOD before v15), ``multiplicity`` is
-    ``nConstituents`` and ``chMultiplicity > 0`` is taken as "has charged energy".
-    """
-    fields = set(jets.fields)
-    values = {v: _flat(jets[v]).astype(np.float64) for v in _FRACTIONS if v in fields}
-    if {"chMultiplicity", "neMultiplicity"} <= fields:
-        values["chMultiplicity"] = _flat(jets.chMultiplicity).astype(np.float64)
-        values["neMultiplicity"] = _flat(jets.neMultiplicity).astype(np.float64)
-        values["multiplicity"] = values["chMultiplicity"] + values["neMultiplicity"]
-    else:
-        charged = (values["chHEF"] + values["chEmEF"] + values["muEF"]) > 0
-        values["multiplicity"] = _flat(jets.nConstituents).astype(np.float64)
-        values["chMultiplicity"] = charged.astype(np.float64)
-        values["neMultiplicity"] = values["multiplicity"] - values["chMultiplicity"]
-    passed = criteria.passes(np.abs(_flat(jets.eta)), values)
-    return ak.unflatten(passed, ak.to_numpy(ak.num(jets)))
-
-
 def adapt_jets(jets: ak.Array, flavour: FileFlavour, config: AnalysisConfig,
                criteria: JetIdCriteria) -> ak.Array:
     """Jets with ``passJetIdTight`` and the era's discriminant under ``btag.discriminant``."""
     if flavour.jet_id == "stored":
         tight = (jets.jetId & config.jets.jet_id_bit) != 0
     else:
-        tight = recomputed_jet_id(jets, criteria)
+        tight = jet_id_from_fractions(jets, criteria)
     jets = ak.with_field(jets, tight, "passJetIdTight")
     if flavour.btag != config.btag.discriminant:
         jets = ak.with_field(jets, jets[flavour.btag], config.btag.discriminant)

@@ -100,14 +100,22 @@ def _stopped(err: Exception) -> IncompleteRunError:
     while link is not None and len(chain) < 20:
         chain.append(link)
         link = link.__cause__ or link.__context__
+    where = next(filter(None, (re.search(
+        r"filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)", str(e)) for e in chain)),
+        None)
+    at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
     cause = next((e for e in chain if isinstance(e, FourTopsError)), None)
     if cause is not None and not isinstance(cause, InputFileError):
-        where = next(filter(None, (re.search(
-            r"filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)", str(e)) for e in chain)),
-            None)
-        at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
         return IncompleteRunError(f"processing stopped{at}: {str(cause).rstrip('.')}. "
                                   "No output was written.")
+    gap = next((e for e in chain if isinstance(e, AttributeError)
+                and "no field named" in str(e)), None)
+    if gap is not None:  # a column our code reads and the file's schema lacks
+        return IncompleteRunError(
+            f"processing stopped{at}: {gap}. No output was written. The file was readable, so "
+            "this is a NanoAOD schema compatibility gap in fourtops (processors/compat.py), "
+            "not a broken file; the fileset check's summary lists each file's flavour."
+        )
     return IncompleteRunError(
         f"processing stopped: {err}. No output was written; fix or remove the file named "
         "above (or use --skip-bad-files for files that cannot be opened)."

@@ -17,7 +17,7 @@ import yaml
 
 from analysis.config import AnalysisConfig, default_config_path, parse_config
 
-N_EVENTS = 60
+N_EVENTS = 30
 Branches = dict[str, ak.Array]
 
 

@@ -163,14 +163,13 @@ def test_two_worker_dask_gives_the_same_histograms(iterative, checked, variants)
 
 
 def test_recomputed_jet_id_agrees_with_the_stored_tight_bit(nanoaod_dir):
-    from corrections.jet_id import load_jet_id_criteria
-    from processors.compat import recomputed_jet_id
+    from corrections.jet_id import jet_id_from_fractions, load_jet_id_criteria
 
     cols = ["eta", "pt", "jetId", "neHEF", "neEmEF", "chHEF", "chEmEF", "muEF", "nConstituents"]
     arrays = uproot.open(nanoaod_dir / "nano_tt_v12.root")["Events"].arrays(
         [f"Jet_{c}" for c in cols])
     jets = ak.zip({c: arrays[f"Jet_{c}"] for c in cols})
-    recomputed = np.asarray(ak.flatten(recomputed_jet_id(jets, load_jet_id_criteria())))
+    recomputed = np.asarray(ak.flatten(jet_id_from_fractions(jets, load_jet_id_criteria())))
     stored = np.asarray(ak.flatten((jets.jetId & 2) != 0))
     differ = recomputed != stored
     assert len(stored) == 1504 and differ.sum() == 1
@@ -253,3 +252,38 @@ def test_a_missing_runs_tree_can_be_made_an_error(nanoaod_dir):
                                  inputs={"require_runs_tree": True})
     with pytest.raises(InputFileError, match="no 'Runs' tree"):
         build_fileset(cfg, {"tt": [str(path)]}, skip_bad_files=False)
+
+
+def test_an_unanticipated_missing_field_is_called_a_gap_not_a_broken_file():
+    from workflows.pipeline import _stopped
+
+    try:  # what awkward raises for a column a file's schema lacks, wrapped like coffea does
+        try:
+            raise AttributeError("no field named 'Rho'")
+        except AttributeError as inner:
+            raise Exception("Failed processing file: WorkItem(filename='x.root', "
+                            "entrystart=0, entrystop=40)") from inner
+    except Exception as err:
+        message = str(_stopped(err))
+    assert "compatibility gap" in message and "no field named 'Rho'" in message
+    assert "x.root" in message and "fix or remove" not in message
+
+
+@pytest.mark.parametrize("name,era", [("nano_tt_v12.root", "2022"), ("nano_dy.root", "2017"),
+                                      ("pfnano.root", "2017")])
+def test_a_chunk_alone_gives_the_flavour_of_the_file_branches(nanoaod_dir, name, era):
+    """A processor used outside the pipeline (no fileset check) detects the same flavour
+    from the chunk's NanoEvents form as the fileset check does from the file's branches."""
+    from coffea.nanoevents import NanoEventsFactory
+
+    from processors.compat import branch_names, detect_flavour
+    from workflows.pipeline import PipelineSchema
+
+    path = str(nanoaod_dir / name)
+    cfg = nv.default_config_with({"x": ([path], era, "mc")})
+    events = NanoEventsFactory.from_root({path: "Events"}, schemaclass=PipelineSchema,
+                                         mode="virtual").events()
+    from_chunk = detect_flavour(path, branch_names(events), cfg, era, is_mc=True)
+    from_file = detect_flavour(path, set(uproot.open(path)["Events"].keys()), cfg, era,
+                               is_mc=True)
+    assert from_chunk == from_file

@@ -50,6 +50,11 @@ def variants(nanoaod_dir, tmp_path_factory) -> dict[str, Path]:
         "no_runs": nv.write_ttree(pf, out / "no_runs.root"),
         "no_theory_pileup": nv.write_ttree(nv.drop(v12, *THEORY_AND_PILEUP),
                                            out / "no_theory_pileup.root"),
+        # collision data: no generator information at all
+        "data_v12": nv.write_ttree(nv.drop(v12, "genWeight", "Gen", "nGen", "LHE", "nLHE",
+                                           "PSWeight", "nPSWeight", "Pileup_", "Jet_hadronFlavour",
+                                           "Jet_partonFlavour", "Jet_genJetIdx"),
+                                   out / "data_v12.root"),
     }
 
 
@@ -61,7 +66,8 @@ def _config(variants: dict[str, Path]):
     # the empty file joins the Drell-Yan dataset, as a real skim's empty output would
     files = {k: [p] for k, p in variants.items() if k != "real_dy_empty"}
     files["real_dy"].append(variants["real_dy_empty"])
-    return nv.default_config_with({k: (f, ERAS.get(k, "2022"), "mc") for k, f in files.items()})
+    return nv.default_config_with({k: (f, ERAS.get(k, "2022"), "data" if k == "data_v12"
+                                       else "mc") for k, f in files.items()})
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +104,8 @@ def test_each_file_flavour_is_detected_from_its_branches(checked, variants):
     assert "Runs" in fl["real_v12"].absent and "Runs" not in fl["real_pfnano"].absent
     assert {"LHEScaleWeight", "PSWeight"} <= set(fl["real_pfnano"].absent)
     assert set(THEORY_AND_PILEUP) <= set(fl["no_theory_pileup"].absent)
+    # data lack no optional input (generator weights are MC-only)
+    assert fl["data_v12"].absent == () and fl["data_v12"].notes == fl["real_v12"].notes[:1]
     assert fileset.datasets["no_runs"].sumw_source == "Events"
     assert fileset.datasets["no_pf_candidates"].sumw_source == "Runs"
 
@@ -122,13 +130,12 @@ def _check_run(result, fileset, variants) -> dict:
     assert skipped["skipped_variations"] == sorted(
         ["muRmuF_up", "muRmuF_down", "ISR_up", "ISR_down", "FSR_up", "FSR_down", "pileup_up",
          "pileup_down"])
-    # skipped variations are not filled as copies of nominal, kept ones are
-    yields = out["yields"]
-    systs = {s for s in yields.axes["systematic"]
-             if yields[{"process": "no_theory_pileup", "systematic": s}].sum().value != 0
-             or s == "nominal"}
-    assert "JES_Total_up" in yields.axes["systematic"]
-    assert not systs & set(skipped["skipped_variations"])
+    # skipped variations are not run (so not filled as copies of nominal), the others are
+    ran = set(out["cutflow_variations"]["no_theory_pileup"])
+    assert {"JES_Total_up", "JER_down", "btag_hf_up", "trigger_up"} <= ran
+    assert not ran & set(skipped["skipped_variations"])
+    assert set(skipped["skipped_variations"]) <= set(out["cutflow_variations"]["real_v12"])
+    assert not out["cutflow_variations"]["data_v12"]  # data: nominal only
     # a file without any boosted-top source fills no histogram that needs one
     boosted = out["hists"]["boosted_top_score"]
     if "real_dy" in boosted.axes["process"]:

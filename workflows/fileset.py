@@ -1,8 +1,10 @@
 """The fileset: which files each dataset reads, whether they are usable, and normalization.
 
-Before any chunk is processed every file is opened and its ``Events`` tree checked (the
-``event`` branch is read in full, which catches truncated files). Bad files stop the run
-with an error naming them, or, when asked, are skipped and reported with the events they held.
+Before any chunk is processed every file is opened and its ``Events`` tree (TTree or
+RNTuple) checked: the event-ID branches must be there, and the ``event`` branch is read in
+full, which catches truncated files. Bad files stop the run with an error naming them, or,
+when asked, are skipped and reported with the events they held. Each file's NanoAOD flavour
+is detected here, once (``processors/compat.py``).
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def inspect_file(path: str, is_mc: bool, config: AnalysisConfig | None = None,
             _check_length(f, path)
             tree = f[TREE]
             entries = int(tree.num_entries)
-            names = set(tree.keys())
+            # an RNTuple may hold collections as records: field "Jet.pt" is branch "Jet_pt"
+            names = {k.replace(".", "_") for k in tree.keys()}
             for field_name in EVENT_ID:  # lumi masks, event folds and smearing seeds use them
                 if field_name not in names:
                     raise InputFileError(path, f"the event-ID branch {field_name!r} is missing")

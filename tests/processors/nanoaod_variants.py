@@ -68,10 +68,11 @@ def write_ttree(branches: Branches, path: Path, runs: Branches | None = None) ->
     return path
 
 
-def write_rntuple(branches: Branches, path: Path) -> Path:
-    """Write ``Events`` as an RNTuple with NanoAOD's flat field names."""
+def write_rntuple(branches: Branches, path: Path, collections: bool = False) -> Path:
+    """Write ``Events`` as an RNTuple: NanoAOD's flat field names, or with ``collections``
+    each ``X_*`` group as one record field ``X`` (subfields ``X.pt``, ...)."""
     with uproot.recreate(path) as f:
-        f.mkrntuple("Events", dict(branches))
+        f.mkrntuple("Events", _collections(branches) if collections else dict(branches))
     return path
 
 

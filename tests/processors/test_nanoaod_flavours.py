@@ -45,6 +45,8 @@ def variants(nanoaod_dir, tmp_path_factory) -> dict[str, Path]:
         "like_v9": nv.write_ttree(nv.like_run2(v12), out / "like_v9.root"),
         "like_v15": nv.write_ttree(nv.like_v15(v12), out / "like_v15.root"),
         "rntuple": nv.write_rntuple(v12, out / "rntuple.root"),
+        "rntuple_records": nv.write_rntuple(v12, out / "rntuple_records.root",
+                                            collections=True),
         "no_pf_candidates": nv.write_ttree(nv.drop(pf, "PFCands_", "FatJetPFCands_"),
                                            out / "no_pf_candidates.root", pf_runs),
         "no_runs": nv.write_ttree(pf, out / "no_runs.root"),
@@ -92,7 +94,8 @@ def test_each_file_flavour_is_detected_from_its_branches(checked, variants):
     assert fl["real_dy"].label == "Run 2 NanoAOD v9 or older, TTree"
     assert fl["real_pfnano"].label == "Run 2 NanoAOD v9 or older, TTree, PFNano"
     assert fl["like_v15"].label == "Run 3 NanoAOD v15 or later, TTree"
-    assert fl["rntuple"].storage == "RNTuple"
+    assert fl["rntuple"].storage == fl["rntuple_records"].storage == "RNTuple"
+    assert fl["rntuple_records"].label == fl["real_v12"].label.replace("TTree", "RNTuple")
     assert fl["like_v9"].rho == "fixedGridRhoFastjetAll"
     assert fl["real_v12"].rho == "Rho_fixedGridRhoFastjetAll"
     assert (fl["real_v12"].jet_id, fl["like_v15"].jet_id) == ("stored", "recomputed")

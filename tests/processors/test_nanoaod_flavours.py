@@ -158,7 +158,7 @@ def test_two_worker_dask_gives_the_same_histograms(iterative, checked, variants)
 
     cfg, fileset, infos = checked
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:  # any free port
         dask = run_processor(cfg, fileset, infos,
                              ClusterSpec("dask", scheduler=cluster.scheduler_address,
                                          status=False), chunksize=100)

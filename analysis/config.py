@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from analysis.abcdnn.settings import ABCDnnSettings
 from analysis.cluster_settings import ClusterSettings
+from analysis.input_settings import InputSettings
 from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
 from common.exceptions import ConfigError
 from common.validation import strictly_increasing
@@ -63,6 +64,9 @@ class BTagSettings(Strict):
 
     discriminant: str = "btagDeepFlavB"
     working_points: dict[str, float] = Field(min_length=1)
+    discriminant_by_era: dict[str, str] = Field(
+        default_factory=dict, description="era -> Jet branch (without 'Jet_') to read as "
+        "the discriminant in that era (e.g. btagPNetB, btagUParTAK4B); others: discriminant")
 
 
 class Preselection(Strict):
@@ -191,6 +195,8 @@ class AnalysisConfig(Strict):
     abcdnn: ABCDnnSettings = Field(default_factory=ABCDnnSettings)
     cluster: ClusterSettings | None = Field(
         None, description="batch jobs for --cluster condor|slurm (dask-jobqueue)")
+    inputs: InputSettings = Field(default_factory=InputSettings,
+                                  description="NanoAOD flavour handling (processors/compat.py)")
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -33,12 +33,14 @@ class Preselected(NamedTuple):
 
 
 def jet_mask(jets: ak.Array, cfg: JetSelection) -> ak.Array:
-    """Which AK4 jets pass pT, |η| and tight-ID requirements (jagged like ``jets``)."""
-    return (
-        (jets.pt > cfg.pt_min)
-        & (abs(jets.eta) < cfg.abs_eta_max)
-        & ((jets.jetId & cfg.jet_id_bit) != 0)
-    )
+    """Which AK4 jets pass pT, |η| and tight-ID requirements (jagged like ``jets``).
+
+    The tight ID is ``passJetIdTight`` where the compatibility layer set it (stored bit or
+    recomputed, processors/compat.py), else the ``jetId`` bit of the config.
+    """
+    tight = (jets.passJetIdTight if "passJetIdTight" in jets.fields
+             else (jets.jetId & cfg.jet_id_bit) != 0)
+    return (jets.pt > cfg.pt_min) & (abs(jets.eta) < cfg.abs_eta_max) & tight
 
 
 def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:

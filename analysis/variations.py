@@ -117,6 +117,7 @@ def jet_variations(
     names: list[str] | None = None,
     *,
     is_data: bool = False,
+    rho: np.ndarray | None = None,
 ) -> dict[str, ak.Array]:
     """Nominal and varied jet collections.
 
@@ -128,6 +129,7 @@ def jet_variations(
         corrections: loaded payloads.
         names: variations wanted (default: all enabled); weight-variation names are ignored.
         is_data: data jets get only the JEC re-application, and only ``"nominal"`` is returned.
+        rho: fixedGridRhoFastjetAll per event (default: ``events.Rho``, the Run 3 name).
 
     Returns:
         ``{"nominal": jets, "JES_Total_up": jets, ..., "JER_down": jets}``.
@@ -137,7 +139,8 @@ def jet_variations(
     eta = flat_values(jets.eta).astype(np.float64)
     pt = flat_values(jets.pt).astype(np.float64)
     mass = flat_values(jets.mass).astype(np.float64)
-    rho = _per_jet(events.Rho.fixedGridRhoFastjetAll, counts).astype(np.float64)
+    rho = _per_jet(events.Rho.fixedGridRhoFastjetAll if rho is None else rho,
+                   counts).astype(np.float64)
     if s.reapply_jec:
         raw = 1.0 - flat_values(jets.rawFactor)
         jec = corrections.evaluate("jets", corrections.jec_name(is_data),

@@ -13,6 +13,7 @@ the selected jets, call `event_weights` again on the selected jets of each jet v
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ from corrections.loader import Corrections
 _SCALE_KEEP = {9: [0, 1, 3, 5, 7, 8], 8: [0, 1, 3, 4, 6, 7]}
 # PSWeight (NanoAOD doc): [0] ISR=2 FSR=1, [1] ISR=1 FSR=2, [2] ISR=0.5 FSR=1, [3] ISR=1 FSR=0.5
 _PS_INDEX = {"ISR_up": 0, "FSR_up": 1, "ISR_down": 2, "FSR_down": 3}
+# variation-name prefix -> the NanoAOD input it needs (absent input: variation not made)
+_NEEDS_INPUT = {"muRmuF_": "LHEScaleWeight", "ISR_": "PSWeight", "FSR_": "PSWeight",
+                "pileup_": "Pileup_nTrueInt"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ def event_weights(
     *,
     is_data: bool = False,
     btag_threshold: float | None = None,
+    absent: Collection[str] = (),
 ) -> WeightSet:
     """Nominal correction weight and weight variations per event.
 
@@ -149,6 +154,8 @@ def event_weights(
         names: variations wanted (default: all enabled); jet-variation names are ignored.
         is_data: data gets no MC corrections: nominal ones, no variations.
         btag_threshold: discriminant cut; default the payload's value for the configured WP.
+        absent: optional inputs the file lacks (e.g. ``Pileup_nTrueInt``): their factor is 1;
+            the caller leaves out (and reports) the variations that need them.
     """
     n_ev = len(events)
     if is_data:
@@ -156,6 +163,8 @@ def event_weights(
     s = corrections.settings
     known = weight_variation_names(corrections)
     wanted = known if names is None else [n for n in names if n in known]
+    wanted = [n for n in wanted
+              if not any(n.startswith(p) and i in absent for p, i in _NEEDS_INPUT.items())]
     factors: dict[str, np.ndarray] = {}
     varied: dict[str, tuple[str, np.ndarray]] = {}  # name -> (component, varied factor)
 
@@ -165,7 +174,7 @@ def event_weights(
         bw = _btag(selected_jets, corrections, {("central", "central"), *pairs.values()}, thr)
         factors["btag"] = bw[("central", "central")]
         varied.update({n: ("btag", bw[pair]) for n, pair in pairs.items()})
-    if s.pileup.enabled:
+    if s.pileup.enabled and "Pileup_nTrueInt" not in absent:
         ntrue = np.asarray(ak.to_numpy(events.Pileup.nTrueInt), dtype=np.float64)
         for syst in ("nominal", "up", "down"):
             if syst == "nominal" or f"pileup_{syst}" in wanted:

@@ -29,6 +29,21 @@ class InputFileError(FourTopsError):
         )
 
 
+class SchemaCompatibilityError(FourTopsError):
+    """A readable input file whose NanoAOD schema fourtops cannot handle (a gap in our code).
+
+    Not the file's fault: the message names the branch, the file and the flavour detected,
+    so the gap can be fixed in the compatibility layer (or worked around in the config).
+    """
+
+    def __init__(self, path: str, flavour: str, branch: str, detail: str) -> None:
+        self.path, self.flavour, self.branch = str(path), flavour, branch
+        super().__init__(
+            f"compatibility gap, not a broken file: fourtops cannot handle branch {branch!r} "
+            f"of input file {self.path!r} (detected flavour: {flavour}): {detail}"
+        )
+
+
 class GeneratorError(FourTopsError):
     """The synthetic NanoAOD generator was asked for something it cannot make."""
 

@@ -20,9 +20,12 @@ from coffea import processor
 from analysis.config import AnalysisConfig, HistogramDef
 from analysis.regions import assign_regions, region_labels
 from analysis.selection import Preselected, has_veto_lepton, preselect, trigger_decision
-from analysis.variations import jet_variations
-from analysis.weights import event_weights
+from analysis.variations import jet_variation_names, jet_variations
+from analysis.weights import event_weights, weight_variation_names
+from corrections.jet_id import JetIdCriteria, load_jet_id_criteria
 from corrections.loader import Corrections
+from processors import compat
+from processors.compat import FileFlavour
 
 N_FEATURE_JETS = 8
 CUTFLOW_STEPS = ("all", "lumi_mask", "trigger", "lepton_veto", "n_jets", "n_b", "ht")
@@ -61,10 +64,13 @@ class FourTopsProcessor(processor.ProcessorABC):
     corrections: Corrections | None = None
     ml_columns: MLColumns | None = None
     write_features: bool = True
+    flavours: dict[str, FileFlavour] = field(default_factory=dict)  # path -> flavour
     _labels: list[str] = field(init=False, repr=False)
+    _jet_id: JetIdCriteria = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._labels = region_labels(self.config.regions)
+        self._jet_id = load_jet_id_criteria(self.config.inputs.jet_id_criteria)
 
     # -- histograms ---------------------------------------------------------------------
     def _empty_hist(self, hdef: HistogramDef) -> hist.Hist:
@@ -85,9 +91,11 @@ class FourTopsProcessor(processor.ProcessorABC):
         info = self.datasets[dataset]
         filename = events.metadata["filename"]
         n = len(events)
+        # the file's NanoAOD flavour decides how columns are read (processors/compat.py)
+        flavour = compat.flavour_of(events, cfg, info.era, info.kind == "mc", self.flavours)
 
         if info.kind == "mc":
-            weight = ak.to_numpy(events.genWeight).astype(np.float64) * info.norm
+            weight = compat.gen_weight(events, flavour) * info.norm
         else:
             weight = np.ones(n, dtype=np.float64)
 
@@ -123,11 +131,19 @@ class FourTopsProcessor(processor.ProcessorABC):
         is_data = info.kind == "data"
         systematics = cfg.systematics
         names = systematics.names if systematics.enabled else []
-
+        skipped: list[str] = []
+        jets_in = compat.adapt_jets(base.Jet, flavour, cfg, self._jet_id)
         if self.corrections is not None:
-            jet_sets = jet_variations(base.Jet, base, self.corrections, names, is_data=is_data)
+            if names is None:
+                names = (jet_variation_names(self.corrections)
+                         + weight_variation_names(self.corrections))
+            # variations whose inputs the file lacks are skipped, never filled as nominal
+            skipped = [] if is_data else flavour.skipped(names)
+            names = [v for v in names if v not in skipped]
+            jet_sets = jet_variations(jets_in, base, self.corrections, names, is_data=is_data,
+                                      rho=compat.rho(base, flavour))
         else:
-            jet_sets = {"nominal": base.Jet}
+            jet_sets = {"nominal": jets_in}
         selected = {var: self._preselect(all_jets, wp, var != "nominal")
                     for var, all_jets in jet_sets.items()}
         # boosted tagging depends on the fat jets only: once for every event that any
@@ -135,13 +151,14 @@ class FourTopsProcessor(processor.ProcessorABC):
         boosted = None
         if self.ml_columns is not None:
             union = np.logical_or.reduce([p.sel for p in selected.values()])
-            boosted = (union, self.ml_columns.boosted(base[union]))
+            boosted = (union, compat.boosted_columns(base[union], flavour, self.ml_columns,
+                                                     cfg))
         for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
             weights = {"nominal": base_weight}
             if self.corrections is not None:
                 ws = event_weights(base, jets, self.corrections,
                                    names if jet_var == "nominal" else [], is_data=is_data,
-                                   btag_threshold=wp)
+                                   btag_threshold=wp, absent=flavour.absent)
                 weights = {"nominal": base_weight * ws.nominal}
                 weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
             # ML columns depend on the jets only: once per jet variation, shared by the
@@ -151,6 +168,8 @@ class FourTopsProcessor(processor.ProcessorABC):
                 union, columns = boosted
                 ml = self.ml_columns(base[sel], jets[sel], wp,
                                      {k: v[sel[union]] for k, v in columns.items()})
+                if flavour.boosted is None:  # no boosted-top score: not filled, not faked
+                    ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}
             for weight_var, w in weights.items():
                 syst = jet_var if weight_var == "nominal" else weight_var
                 steps = {s: {"events": int(m.sum()), "weighted": float(w[m].sum())}
@@ -178,6 +197,7 @@ class FourTopsProcessor(processor.ProcessorABC):
             "features": features or {dataset: []},
             "entries": {dataset: {filename: n}},
             "missing_trigger_paths": {filename: set(missing_paths)},
+            "skipped_variations": {dataset: {filename: set(skipped)}},
         }
 
     def _preselect(self, all_jets: ak.Array, wp: float, reorder: bool) -> Preselected:

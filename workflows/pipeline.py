@@ -109,12 +109,12 @@ def _stopped(err: Exception, timeout_s: float | None = None,
     while link is not None and len(chain) < 20:
         chain.append(link)
         link = link.__cause__ or link.__context__
+    where = next(filter(None, (re.search(
+        r"filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)", str(e)) for e in chain)),
+        None)
+    at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
     cause = next((e for e in chain if isinstance(e, FourTopsError)), None)
     if cause is not None and not isinstance(cause, InputFileError):
-        where = next(filter(None, (re.search(
-            r"filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)", str(e)) for e in chain)),
-            None)
-        at = f" (in {where[1]}, entries {where[2]}-{where[3]})" if where else ""
         return IncompleteRunError(f"processing stopped{at}: {str(cause).rstrip('.')}. "
                                   "No output was written.")
     if is_timeout(err):
@@ -131,6 +131,14 @@ def _stopped(err: Exception, timeout_s: float | None = None,
             f"processing stopped: reading {name} timed out{timeout_note}: the server stopped "
             "answering (the file itself may be fine). No output was written; finished chunks "
             "are kept, so a rerun resumes (give a longer --read-timeout for a slow site).")
+    gap = next((e for e in chain if isinstance(e, AttributeError)
+                and "no field named" in str(e)), None)
+    if gap is not None:  # a column our code reads and the file's schema lacks
+        return IncompleteRunError(
+            f"processing stopped{at}: {gap}. No output was written. The file was readable, so "
+            "this is a NanoAOD schema compatibility gap in fourtops (processors/compat.py), "
+            "not a broken file; the fileset check's summary lists each file's flavour."
+        )
     # coffea's retry notice ("Performed attempt 1 out of 4") is a warning raised while the
     # real error is handled; under an error filter for warnings it would replace it
     root = next((e for e in chain if not isinstance(e, Warning)), err)
@@ -187,7 +195,8 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
     if ml_columns is None:
         ml_columns, plugins = ml_columns_from_config(config)
         cluster = replace(cluster, worker_plugins=cluster.worker_plugins + plugins)
-    proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns)
+    proc = FourTopsProcessor(config, infos, corrections=corrections, ml_columns=ml_columns,
+                             flavours=fileset.flavours())
     resumed = checkpoints.stored_chunks() if checkpoints is not None else 0
     start = time.perf_counter()
     with open_executor(cluster) as executor:

@@ -9,6 +9,7 @@ from typing import Any
 
 from analysis.config import AnalysisConfig
 from analysis.plots import plot_all
+from processors.compat import format_inputs, inputs_summary
 from workflows.outputs import (
     staged_output,
     write_features,
@@ -61,6 +62,10 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
                 for name, ds in result.fileset.datasets.items()
             },
             "bad_files": [asdict(b) for b in result.bad_files],
+            "inputs": inputs_summary(
+                {n: ds.flavours for n, ds in result.fileset.datasets.items()},
+                out.get("skipped_variations", {}), out.get("entries", {}),
+                _lost_events(result.bad_files)),
             "missing_trigger_paths": {k: sorted(v) for k, v in
                                       out.get("missing_trigger_paths", {}).items() if v},
             "yields": table.to_dict(orient="records"),
@@ -68,6 +73,14 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
         }
         write_json(summary, stage / "summary.json")
     return summary
+
+
+def _lost_events(bad_files: list[Any]) -> dict[str, int]:
+    """Events held by skipped files, per dataset (unknown counts as 0)."""
+    lost: dict[str, int] = {}
+    for b in bad_files:
+        lost[b.dataset] = lost.get(b.dataset, 0) + (b.events or 0)
+    return lost
 
 
 def format_summary(summary: dict[str, Any], outdir: Path) -> str:
@@ -92,6 +105,7 @@ def format_summary(summary: dict[str, Any], outdir: Path) -> str:
         for b in summary["bad_files"]:
             held = "unknown" if b["events"] is None else b["events"]
             lines.append(f"  {b['path']} ({b['dataset']}): {b['reason']}; events held: {held}")
+    lines.extend(format_inputs(summary.get("inputs", {})))
     for path, missing in summary.get("missing_trigger_paths", {}).items():
         lines.append(f"note: {path} lacks trigger paths {missing} (counted as not fired)")
     return "\n".join(lines)

@@ -91,3 +91,26 @@ def test_dead_inference_server_stops_the_run_naming_server_and_file(nanoaod_dir,
     msg = str(info.value)
     assert "127.0.0.1:1" in msg and "nano_tt_v12.root" in msg and "No output" in msg
     assert "--skip-bad-files" not in msg  # the file is fine: don't send the user after it
+
+
+def test_summary_accounts_for_every_event_of_a_dataset_with_a_skipped_file(
+        nanoaod_dir, broken_files, tmp_path):
+    """No silent loss: events processed + events in skipped files = events of the dataset."""
+    from workflows.cluster import ClusterSpec
+    from workflows.pipeline import dataset_infos, run_processor
+    from workflows.report import format_summary, write_outputs
+
+    good, truncated = broken_files[0], broken_files[1]
+    paths = [str(good), str(truncated)]
+    cfg = _config(nanoaod_dir, paths)
+    fileset = build_fileset(cfg, {"tt": paths}, skip_bad_files=True)
+    infos = dataset_infos(cfg, fileset, tmp_path)
+    result = run_processor(cfg, fileset, infos, ClusterSpec("iterative", status=False), 10_000)
+    summary = write_outputs(result, cfg, tmp_path / "out", plots=False)
+    # 200 events read, 200 more in the truncated copy (its header still says so)
+    assert summary["inputs"]["tt"]["events"] == {"processed": 200, "in_skipped_files": 200,
+                                                 "total": 400}
+    assert summary["inputs"]["tt"]["files"][str(good)]["flavour"] == (
+        "Run 3 NanoAOD v12-v14, TTree")
+    assert "tt: 400 events, 200 processed, 200 in skipped files" in format_summary(
+        summary, tmp_path / "out")

@@ -43,7 +43,8 @@ class InProcessClient(InferenceClient):
         """The validated repository entry of ``model``."""
         if model not in self._entries:
             path = self.settings.repository / model
-            if not (path / "config.pbtxt").is_file():
+            # as Triton: a model folder needs a version folder, config.pbtxt is optional
+            if not path.is_dir() or not any(p.name.isdigit() for p in path.iterdir()):
                 raise ModelNotFoundError(
                     f"model {model!r} is not in repository {str(self.settings.repository)!r}"
                 )
@@ -75,7 +76,9 @@ class InProcessClient(InferenceClient):
         """Create engines for ``models`` (all models of the repository when None)."""
         if models is None:
             root = self.settings.repository
-            models = sorted(p.parent.name for p in root.glob("*/config.pbtxt"))
+            models = sorted(d.name for d in root.iterdir() if d.is_dir()
+                            and not d.name.startswith((".", "_"))
+                            and any(p.name.isdigit() for p in d.iterdir()))
         for model in models:
             self.engine(model)
         return list(models)

@@ -170,3 +170,28 @@ def test_autocompleted_configs_follow_triton(server) -> None:
 
 def _datatype(array: np.ndarray) -> str:
     return {np.float32: "FP32", np.int64: "INT64"}[array.dtype.type]
+
+
+def test_in_process_client_runs_a_model_without_config_or_card(tmp_path) -> None:
+    """The in-process client reads the repository as the server does: no config.pbtxt."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from inference.client import make_client
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "bare" / "1").mkdir(parents=True)
+    onnx.save(model, tmp_path / "bare" / "1" / "model.onnx")
+    data = np.array([[-1.0, 0.5, 2.0], [3.0, -4.0, 0.0]], dtype=np.float32)
+    client = make_client({"mode": "inprocess", "repository": tmp_path})
+    assert client.load_all() == ["bare"]
+    out = client.infer("bare", {"x": data})
+    reference = ort.InferenceSession(str(tmp_path / "bare" / "1" / "model.onnx"),
+                                     providers=["CPUExecutionProvider"]).run(None, {"x": data})
+    np.testing.assert_array_equal(out["y"], reference[0])
+    client.close()

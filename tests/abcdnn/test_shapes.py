@@ -85,3 +85,18 @@ def test_bin_pulls_have_unit_width_when_the_variance_is_right() -> None:
     pulls = np.concatenate(pulls)
     assert np.std(pulls) == pytest.approx(1.0, rel=0.05)
     assert abs(np.mean(pulls)) < 0.05
+
+
+def test_truth_closure_plot_has_truth_morphed_raw_and_ratio(tmp_path) -> None:
+    from analysis.abcdnn.plots import plot_truth_closure, save
+
+    t = _template(EXPECTED, np.sqrt(EXPECTED), np.array([EXPECTED, EXPECTED * 1.01]), 20.0)
+    t.variable, t.edges = "ht", [700, 800, 900, 1000, 1200, 1500, 3000]
+    fig = plot_truth_closure(t, (EXPECTED * 1.1, EXPECTED), (EXPECTED[::-1], EXPECTED[::-1]))
+    main, ratio = fig.axes
+    assert main.get_xscale() == "log"  # log HT
+    labels = main.get_legend_handles_labels()[1]
+    assert {"true background", "morphed (ABCDnn)"} <= set(labels)
+    assert any("simulation" in label for label in labels)
+    assert ratio.get_ylabel() == "pred. / truth"
+    assert save(fig, tmp_path / "c.png").stat().st_size > 10_000

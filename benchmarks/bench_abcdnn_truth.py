@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ensemble-size", type=int, default=10)
     parser.add_argument("--identity", action="store_true", help="identity map (null test)")
     parser.add_argument("--tables-only", action="store_true", help="build the tables, stop")
+    parser.add_argument("--only", type=int, nargs="+", default=None,
+                        help="run these pseudo-datasets only (indices; results_<i>.json), "
+                             "e.g. in parallel processes; --combine prints them together")
+    parser.add_argument("--combine", action="store_true",
+                        help="print the coverage of all results_<i>.json in --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -105,12 +110,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {cell:12s} DNN score {row['dnn_score']:6.1f}   log HT {row['ht']:6.1f}")
     results = {}
     for index, (seed, pseudo) in enumerate(datasets.items()):
+        if args.combine:
+            path = args.out / f"results_{index}.json"
+            if path.exists():
+                results[seed] = json.loads(path.read_text())
+            continue
+        if args.only is not None and index not in args.only:
+            continue
         settings = base.model_copy(update={"seed": base.seed + 1000 * index})
         start = time.perf_counter()
         out = closure_numbers(mc, pseudo, truth, args.out / f"run_{seed}", settings,
                               plots=index == 0)
         results[seed] = out
+        (args.out / f"results_{index}.json").write_text(json.dumps(out, indent=1))
         print(f"pseudo-dataset {seed} ({time.perf_counter() - start:.0f} s):")
+    for seed, out in results.items():
+        print(f"pseudo-dataset {seed}:")
         for name, n in out["closure"].items():
             print(f"  {name:22s} raw {n['raw_shape_chi2']:6.1f}/{n['ndf']} "
                   f"morphed {n['shape_chi2']:6.1f}/{n['ndf']} (p {n['shape_p']:.3f}) "
@@ -119,12 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"±{n['true_yield_unc']:.0f} (pull {n['normalization_pull']:+.2f}, "
                   f"p {n['normalization_p']:.3f})  {'PASS' if n['passed'] else 'FAIL'}")
     for variable in ("dnn_score", "ht"):
+        if not results:
+            break
         pulls = np.concatenate([r["pulls"][variable] for r in results.values()])
         print(f"coverage, signal target cell, {variable}: {len(pulls)} bin pulls over "
               f"{len(results)} pseudo-datasets: mean {pulls.mean():+.2f}, width "
               f"{pulls.std(ddof=1):.2f}")
-    (args.out / ("results_identity.json" if args.identity else "results.json")).write_text(
-        json.dumps({str(k): v for k, v in results.items()}, indent=1))
     return 0
 
 

@@ -82,4 +82,6 @@ def test_identity_map_fails_the_reduced_check(tables, monkeypatch) -> None:
     # the maps are never applied: a minimal training keeps the ensemble's shape
     settings = _settings().model_copy(update={"min_steps": 1, "max_steps": 1,
                                               "ensemble_size": 2})
-    assert _failures(_numbers(tables, settings, "identity"))
+    failures = _failures(_numbers(tables, settings, "identity"))
+    print("identity map:", failures)
+    assert failures

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth-seed", type=int, default=5000)
     parser.add_argument("--ensemble-size", type=int, default=10)
     parser.add_argument("--identity", action="store_true", help="identity map (null test)")
+    parser.add_argument("--no-plots", action="store_true", help="no figures")
     parser.add_argument("--tables-only", action="store_true", help="build the tables, stop")
     parser.add_argument("--only", type=int, nargs="+", default=None,
                         help="run these pseudo-datasets only (indices; results_<i>.json), "
@@ -109,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         for cell, row in raw_shape_table(mc, truth, grid, base).items():
             print(f"  {cell:12s} DNN score {row['dnn_score']:6.1f}   log HT {row['ht']:6.1f}")
     results = {}
+    stem = "results_identity" if args.identity else "results"
     for index, (seed, pseudo) in enumerate(datasets.items()):
         if args.combine:
-            path = args.out / f"results_{index}.json"
+            path = args.out / f"{stem}_{index}.json"
             if path.exists():
                 results[seed] = json.loads(path.read_text())
             continue
@@ -119,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         settings = base.model_copy(update={"seed": base.seed + 1000 * index})
         start = time.perf_counter()
-        out = closure_numbers(mc, pseudo, truth, args.out / f"run_{seed}", settings,
-                              plots=index == 0)
+        out = closure_numbers(mc, pseudo, truth, args.out / f"{stem}_run_{seed}", settings,
+                              plots=index == 0 and not (args.identity or args.no_plots))
         results[seed] = out
-        (args.out / f"results_{index}.json").write_text(json.dumps(out, indent=1))
+        (args.out / f"{stem}_{index}.json").write_text(json.dumps(out, indent=1))
         print(f"pseudo-dataset {seed} ({time.perf_counter() - start:.0f} s):")
     for seed, out in results.items():
         print(f"pseudo-dataset {seed}:")

@@ -41,6 +41,10 @@ class Modifiers:
     radiation_scale: float = 1.0
     top_pt_scale: float = 1.0
     extra_bb_scale: float = 1.0
+    #: added to ``qcd_leading_pt_power`` (QCD only): > 0 gives a softer 2->2 spectrum
+    qcd_pt_power_shift: float = 0.0
+    #: multiplies the b and c shares of ``qcd_flavour_probs`` (QCD only; g -> bb, cc)
+    qcd_heavy_flavour_scale: float = 1.0
 
 
 NO_SHIFT = Modifiers()
@@ -75,6 +79,22 @@ class FlavourDraws:
         pdg = np.where(pdg == 1, self.light[rows], pdg)
         sign = np.where(self.u_sign[rows] < 0.5, 1, -1)
         return np.where(pdg == 21, 21, pdg * sign).astype(np.int32)
+
+
+def _scaled_heavy_flavour(probs: Sequence[float], scale: float) -> tuple[float, ...]:
+    """(P(g), P(uds), P(c), P(b)) with the c and b shares x ``scale``, taken from P(g).
+
+    Heavy quarks in multijet events come mostly from gluon splitting, so a changed
+    splitting rate moves probability between gluons and c/b; 1 returns ``probs`` as is.
+    """
+    if scale == 1.0:
+        return tuple(probs)
+    g, uds, c, b = probs
+    c2, b2 = c * scale, b * scale
+    g2 = g - (c2 - c) - (b2 - b)
+    if g2 < 0:
+        raise ValueError(f"heavy-flavour scale {scale} leaves a negative gluon share")
+    return (g2, uds, c2, b2)
 
 
 def _radiation(rng, n, mean, s: GeneratorSettings, probs) -> tuple[FreePartons, np.ndarray]:
@@ -149,19 +169,20 @@ def generate_batch(
     """
     mod = mod or NO_SHIFT
     ps = s.processes[process]
+    qcd_probs = _scaled_heavy_flavour(s.qcd_flavour_probs, mod.qcd_heavy_flavour_scale)
     rad, n_rad = _radiation(rng, n, ps.radiation_mean * mod.radiation_scale, s,
-                            s.qcd_flavour_probs if process == "qcd" else
-                            s.radiation_flavour_probs)
+                            qcd_probs if process == "qcd" else s.radiation_flavour_probs)
     bb = _extra_bb(rng, n, min(1.0, ps.extra_bb_fraction * mod.extra_bb_scale), s)
     free = [rad, bb]
     sums = [b.transverse_sum() for b in free]
     rec_x = sum(x for x, _ in sums)
     rec_y = sum(y for _, y in sums)
     if process == "qcd":
-        pt = kin.power_law(rng, s.qcd_leading_pt_min, s.qcd_leading_pt_power, n, 4000.0)
+        pt = kin.power_law(rng, s.qcd_leading_pt_min,
+                           s.qcd_leading_pt_power + mod.qcd_pt_power_shift, n, 4000.0)
         phi = rng.uniform(-np.pi, np.pi, n)
         y = rng.normal(0.0, 1.4, (2, n))
-        pdg = FlavourDraws.draw(rng, s.qcd_flavour_probs, (n, 2)).pdg()
+        pdg = FlavourDraws.draw(rng, qcd_probs, (n, 2)).pdg()
         m = quark_mass(s, pdg)
         objs = [(pt * np.cos(phi + k * np.pi), pt * np.sin(phi + k * np.pi), y[k], m[:, k])
                 for k in range(2)]

@@ -173,12 +173,52 @@ class GeneratorSettings(_Frozen):
 
 
 class TruthModelSettings(_Frozen):
-    """How the "true" world of the pseudo-data differs from the MC (documented shifts)."""
+    """How the "true" world of the pseudo-data differs from the MC (documented shifts).
+
+    Each effect is one the analysis has to absorb in the ABCDnn morph (the simulation is
+    never changed), sized like the measured data/simulation differences where a
+    measurement exists:
+
+    - tt extra radiation: tt+jets simulation mispredicts the rate of additional jets;
+      the measured jet-multiplicity spectra deviate from Powheg+Pythia by 10-30 % at
+      high multiplicity (CMS, Phys. Rev. D 97 (2018) 112003; CMS, JHEP 06 (2018) 002).
+    - top pT: data are softer than NLO simulation; CMS measured the per-top event weight
+      exp(a - b pT) with b = 0.0005 / GeV (CMS, Phys. Rev. D 95 (2017) 092001, the
+      "top pT reweighting" of TOP-16-008). On the generator's Gamma(k=2) pair spectrum of
+      scale theta an exponential weight exp(-b pT) is exactly a Gamma(k=2) of scale
+      theta / (1 + b theta), which is how it is applied (:func:`simulation.truth.modifiers`).
+    - tt+bb: the measured tt+bb cross section exceeds the simulation by about 1.3-1.5
+      (CMS, Phys. Lett. B 803 (2020) 135285; CMS, JHEP 07 (2020) 125).
+    - QCD multijet exists only in data (the analysis has no multijet simulation, as in the
+      CMS all-hadronic tttt search, arXiv:2303.03864, where it is the largest background
+      at low N b). Its normalization (x3), radiation (x1.3, more jets) and g -> bb/cc rate
+      (x2; the rate of gluon splitting into heavy quarks in parton showers is uncertain at
+      the level of tens of percent) are knobs of the pseudo-data, chosen so
+      that multijet events make up most of the background at the analysis' 2 fb^-1 test
+      luminosity with a share that falls with N jets, and that its harder HT spectrum
+      (2->2 pT^-4 above 150 GeV) and its DNN-score shape differ visibly from tt in every
+      cell. ``qcd_pt_power_shift`` can soften the spectrum (the inclusive dijet spectrum
+      falls roughly like pT^-5 at a few hundred GeV; CMS, JHEP 05 (2020) 033).
+    """
 
     radiation_scale: float = Field(1.25, description="extra-radiation rate x this in data")
-    top_pt_scale: float = Field(1.10, description="harder top pT (hence HT) spectrum in data")
+    top_pt_slope_per_gev: float = Field(
+        0.0005, ge=0, description="b of the data/MC top-pT weight exp(-b pT) [CMS TOP-16-008]"
+    )
     extra_bb_scale: float = Field(1.3, description="tt+bb fraction x this in data")
     include_qcd: bool = Field(True, description="QCD multijet exists only in data")
+    qcd_xsec_scale: float = Field(
+        3.0, gt=0, description="QCD multijet effective cross section x this in data"
+    )
+    qcd_pt_power_shift: float = Field(
+        0.0, description="added to qcd_leading_pt_power in data (> 0: softer multijet HT)"
+    )
+    qcd_heavy_flavour_scale: float = Field(
+        2.0, gt=0, description="g -> bb/cc share of QCD partons x this in data"
+    )
+    qcd_radiation_scale: float = Field(
+        1.3, gt=0, description="QCD extra-radiation rate x this in data (more jets)"
+    )
     bad_lumi_fraction: float = Field(0.04, description="fraction of lumi sections not certified")
     first_run: int = Field(400001, description="first synthetic run number")
     lumisections_per_run: int = Field(400, description="lumi sections per synthetic run")

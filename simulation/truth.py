@@ -1,8 +1,9 @@
 """The "truth" world behind the pseudo-data, its certified-luminosity JSON, and data files.
 
-The truth model differs from the MC in documented ways (:class:`TruthModelSettings`):
-tt extra-radiation rate x1.25 (more jets), top pT x1.10 (harder HT), tt+bb x1.3, and QCD
-multijet exists (it is not in the MC used for the estimate). Pseudo-data = truth
+The truth model differs from the MC in documented ways (:class:`TruthModelSettings`, with
+the measurements behind them): tt extra-radiation rate x1.25 (more jets), the measured
+softer top pT (weight exp(-0.0005 pT/GeV)), tt+bb x1.3, and QCD multijet, which is not in
+the MC used for the estimate and whose HT and DNN-score shapes differ from tt. Pseudo-data = truth
 background + tttt at signal strength mu; ``truth_background`` is the same world without
 tttt. Event counts are Poisson for the certified luminosity; like a real data skim,
 only events with reco HT >= skim_min_ht and >= skim_min_jets jets are written. Events are
@@ -26,10 +27,23 @@ from simulation.writer import chunks, write_file
 _BACKGROUNDS = ("ttbar", "ttW", "ttZ", "ttH", "qcd")
 
 
-def modifiers(process: str, truth: TruthModelSettings) -> Modifiers:
-    """Truth-model shifts for one process (only tt gets radiation/HT/bb shifts)."""
+def modifiers(process: str, truth: TruthModelSettings,
+              settings: GeneratorSettings | None = None) -> Modifiers:
+    """Truth-model shifts for one process: tt radiation, top pT and tt+bb; the QCD
+    spectrum and heavy flavour; none for the minor backgrounds.
+
+    The top-pT weight exp(-b pT) on the Gamma(k=2) spectrum of scale theta is a Gamma(k=2)
+    of scale theta / (1 + b theta) (see :class:`TruthModelSettings`).
+    """
     if process == "ttbar":
-        return Modifiers(truth.radiation_scale, truth.top_pt_scale, truth.extra_bb_scale)
+        theta = (settings or GeneratorSettings()).processes["ttbar"].top_pt_scale_gev
+        return Modifiers(radiation_scale=truth.radiation_scale,
+                         top_pt_scale=1.0 / (1.0 + truth.top_pt_slope_per_gev * theta),
+                         extra_bb_scale=truth.extra_bb_scale)
+    if process == "qcd":
+        return Modifiers(radiation_scale=truth.qcd_radiation_scale,
+                         qcd_pt_power_shift=truth.qcd_pt_power_shift,
+                         qcd_heavy_flavour_scale=truth.qcd_heavy_flavour_scale)
     return Modifiers()
 
 
@@ -92,8 +106,8 @@ def expected_counts(luminosity_fb: float, s: GeneratorSettings, truth: TruthMode
     out = {}
     for i, p in enumerate(procs):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 7, i]))
-        eff = filter_efficiency(rng, p, s, modifiers(p, truth))
-        mu = signal_strength if p == "tttt" else 1.0
+        eff = filter_efficiency(rng, p, s, modifiers(p, truth, s))
+        mu = {"tttt": signal_strength, "qcd": truth.qcd_xsec_scale}.get(p, 1.0)
         out[p] = s.processes[p].xsec_pb * delivered_pb * eff * mu
     return out
 
@@ -110,7 +124,7 @@ def generate_data(kind: str, out_dir: Path, stem: str, n_files: int, seed: int,
     for i, (p, mu) in enumerate(expected.items()):
         n = int(rng.poisson(mu))
         g = generate_filtered(np.random.default_rng(np.random.SeedSequence([seed, 11, i])),
-                              p, n, s, modifiers(p, truth))
+                              p, n, s, modifiers(p, truth, s))
         parts.append((p, g.table))
     # shuffle processes together, then assign run/lumi uniformly over all sections
     run, lumi, _ = lumi_sections(luminosity_fb, truth)

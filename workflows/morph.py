@@ -6,7 +6,8 @@ validation-grid non-closure into a shape uncertainty of the signal template, wri
 templates (JSON), the control plots, the ONNX map in the model repository layout, and a
 summary. Outputs under ``outdir``::
 
-    abcdnn/templates/{signal,validation}_<region>.json
+    abcdnn/templates/{signal,validation}_<region>.json   (DNN score, the fit binning)
+    abcdnn/templates/ht/{signal,validation}_<region>.json (HT, settings.ht_bins)
     abcdnn/plots/<grid>_<region>_<variable>.png, abcdnn/plots/closure_validation.png
     abcdnn/summary.json
     models/abcdnn_map/1/model.onnx (+ config.pbtxt; signal grid), models/abcdnn_map_validation
@@ -56,6 +57,8 @@ class MorphResult:
     templates: dict[str, Template]
     template_paths: dict[str, Path]
     model_path: Path
+    #: the same templates in HT (GeV edges ``settings.ht_bins``; log-spaced in log HT)
+    ht_templates: dict[str, Template] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     summary_path: Path | None = None
@@ -107,10 +110,26 @@ def _check_onnx(ensemble: GridEnsemble, repo_dir: Path, name: str) -> float:
     return float(np.max(np.abs(y - reference))) if len(x) else 0.0
 
 
+def _templates(validation: GridEnsemble, signal: GridEnsemble, edges: list[float],
+               variable: str) -> tuple[dict[str, Template], np.ndarray]:
+    """Target-cell templates of both grids in ``variable``, with the validation grid's
+    non-closure δ applied to both as a shape uncertainty; (templates, δ)."""
+    vr_template = make_template(validation, edges, variable=variable)
+    vr_target = target_histogram(validation, TARGET, edges, variable)
+    delta = nonclosure(vr_template, vr_target[0])
+    vr_template = apply_nonclosure(vr_template, delta)
+    sr_template = apply_nonclosure(make_template(signal, edges, variable=variable), delta)
+    return {"validation": vr_template, "signal": sr_template}, delta
+
+
 def run_morph(
-    features: pd.DataFrame | Path, outdir: Path, settings: ABCDnnSettings | None = None
+    features: pd.DataFrame | Path, outdir: Path, settings: ABCDnnSettings | None = None,
+    *, plots: bool = True,
 ) -> MorphResult:
-    """Train both grids, write templates, plots, the ONNX map and a summary under ``outdir``."""
+    """Train both grids, write templates, plots, the ONNX map and a summary under ``outdir``.
+
+    ``plots=False`` skips the control plots (quick checks that only need the templates).
+    """
     settings = settings or ABCDnnSettings()
     table = load_features(features)
     outdir = Path(outdir)
@@ -136,24 +155,26 @@ def run_morph(
 
     validation = ensembles[settings.validation_grid.name]
     signal = ensembles[settings.signal_grid.name]
-    vr_template = make_template(validation, settings.fit_bins)
+    templates, delta = _templates(validation, signal, settings.fit_bins, "dnn_score")
+    ht_templates, ht_delta = _templates(validation, signal, settings.ht_bins, "ht")
     vr_target = target_histogram(validation, TARGET, settings.fit_bins)
-    delta = nonclosure(vr_template, vr_target[0])
-    vr_template = apply_nonclosure(vr_template, delta)
-    sr_template = apply_nonclosure(make_template(signal, settings.fit_bins), delta)
-    summary["validation_closure"] = closure_chi2(vr_template, vr_target)
+    summary["validation_closure"] = closure_chi2(templates["validation"], vr_target)
     summary["nonclosure_delta"] = delta.tolist()
+    summary["nonclosure_delta_ht"] = ht_delta.tolist()
 
-    templates = {"validation": vr_template, "signal": sr_template}
     template_paths = {
         key: t.to_json(base / "templates" / f"{key}_{t.region}.json")
         for key, t in templates.items()
     }
-    plots = _plots(validation, settings, base / "plots", blind_target=False)
-    plots += _plots(signal, settings, base / "plots", blind_target=True)
-    closure = plot_cell(validation, TARGET, "dnn_score", settings.fit_bins,
-                        normalization=validation.abcd.value)
-    plots.append(save(closure, base / "plots" / "closure_validation.png"))
+    for key, t in ht_templates.items():
+        t.to_json(base / "templates" / "ht" / f"{key}_{t.region}.json")
+    figures: list[Path] = []
+    if plots:
+        figures = _plots(validation, settings, base / "plots", blind_target=False)
+        figures += _plots(signal, settings, base / "plots", blind_target=True)
+        closure = plot_cell(validation, TARGET, "dnn_score", settings.fit_bins,
+                            normalization=validation.abcd.value)
+        figures.append(save(closure, base / "plots" / "closure_validation.png"))
 
     model_path = export_ensemble(signal, repo_dir, MODEL_NAME)
     export_ensemble(validation, repo_dir, f"{MODEL_NAME}_validation")
@@ -167,8 +188,8 @@ def run_morph(
     summary_path = base / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=1))
     return MorphResult(templates=templates, template_paths=template_paths,
-                       model_path=model_path, plots=plots, summary=summary,
-                       summary_path=summary_path)
+                       model_path=model_path, ht_templates=ht_templates, plots=figures,
+                       summary=summary, summary_path=summary_path)
 
 
 def _settings_from_args(args: argparse.Namespace) -> ABCDnnSettings:

@@ -70,6 +70,18 @@ class Template:
         half = 0.5 * (np.asarray(self.ensemble_up) - np.asarray(self.ensemble_down))
         return np.asarray(self.stat_unc) ** 2 + half**2
 
+    def full_variance(self) -> np.ndarray:
+        """Per-bin variance with every uncertainty: :meth:`total_variance` plus the
+        non-closure half-difference and the extended-ABCD normalization (σ_N/N · p)²."""
+        p = np.asarray(self.nominal, dtype=np.float64)
+        var = self.total_variance()
+        if len(self.nonclosure_up):
+            var = var + (0.5 * (np.asarray(self.nonclosure_up)
+                                - np.asarray(self.nonclosure_down))) ** 2
+        if self.normalization.get("value", 0) > 0:
+            var = var + (self.normalization["uncertainty"] / self.normalization["value"] * p) ** 2
+        return var
+
 
 def member_histograms(
     ensemble: GridEnsemble, cell: tuple[int, int], edges: np.ndarray, variable: str = "dnn_score"
@@ -81,12 +93,18 @@ def member_histograms(
 
 
 def make_template(
-    ensemble: GridEnsemble, edges: list[float], cell: tuple[int, int] = TARGET
+    ensemble: GridEnsemble, edges: list[float], cell: tuple[int, int] = TARGET,
+    variable: str = "dnn_score",
 ) -> Template:
-    """DNN-score template of ``cell`` normalized to the extended-ABCD yield (target cell)."""
+    """Template of ``cell`` in ``variable`` ("dnn_score", or "ht" with edges in GeV),
+    normalized to the extended-ABCD yield (target cell)."""
+    if variable not in ("dnn_score", "ht"):
+        raise BackgroundEstimateError(
+            f"template variable {variable!r} is not morphed; use 'dnn_score' or 'ht'")
+    index = 0 if variable == "dnn_score" else 1
     edges_a = np.asarray(edges, dtype=np.float64)
     weights = ensemble.data.mc.weight[ensemble.data.mc.in_cell(cell)]
-    hists = [histogram(score, weights, edges_a) for score, _ in ensemble.morph_cell(cell)]
+    hists = [histogram(m[index], weights, edges_a) for m in ensemble.morph_cell(cell)]
     shapes = np.array([_unit(sumw) for sumw, _ in hists])
     norm = ensemble.abcd.value
     mean = shapes.mean(axis=0)
@@ -98,7 +116,7 @@ def make_template(
     nominal = norm * mean
     return Template(
         region=cell_label(cell, ensemble.data.grid),
-        variable="dnn_score",
+        variable=variable,
         edges=list(map(float, edges_a)),
         nominal=nominal.tolist(),
         stat_unc=(nominal * rel).tolist(),
@@ -109,10 +127,12 @@ def make_template(
     )
 
 
-def target_histogram(ensemble: GridEnsemble, cell: tuple[int, int], edges: list[float]) -> tuple:
-    """Data-minus-subtracted-simulation DNN-score histogram (sumw, sumw2) in ``cell``."""
+def target_histogram(ensemble: GridEnsemble, cell: tuple[int, int], edges: list[float],
+                     variable: str = "dnn_score") -> tuple:
+    """Data-minus-subtracted-simulation histogram (sumw, sumw2) of ``variable`` in ``cell``."""
     mask = ensemble.data.target.in_cell(cell)
-    return histogram(ensemble.data.target.score[mask], ensemble.data.target.weight[mask], edges)
+    values = ensemble.data.target.score if variable == "dnn_score" else ensemble.data.target.ht
+    return histogram(values[mask], ensemble.data.target.weight[mask], edges)
 
 
 def nonclosure(validation: Template, target_sumw: np.ndarray) -> np.ndarray:

@@ -58,8 +58,9 @@ def test_truth_qcd_is_softer_and_richer_in_heavy_flavour_than_its_default():
         pt, *_ = kin.to_ptetaphim(t.px, t.py, t.pz, t.e)
         return float(np.median(np.where(t.valid & t.jet, pt, 0.0).max(axis=1)))
 
-    assert b_share(shifted) > 1.6 * b_share(base)
-    assert lead_pt(shifted) < 0.95 * lead_pt(base)
+    # twice the g -> bb/cc splittings; b quarks of the hard process stay, so less than 2x
+    assert b_share(shifted) > 1.4 * b_share(base)
+    assert lead_pt(shifted) < 0.98 * lead_pt(base)  # a falling spectrum one power steeper
 
 
 def test_composition_has_qcd_and_scales_signal():
@@ -70,8 +71,9 @@ def test_composition_has_qcd_and_scales_signal():
     assert mu1["qcd"] > 0 and "tttt" not in bkg
     assert mu3["tttt"] == pytest.approx(3.0 * mu1["tttt"])
     assert mu3["ttbar"] == pytest.approx(mu1["ttbar"])
-    doubled = expected_counts(0.1, s, truth.model_copy(update={"qcd_xsec_scale": 2.0}),
-                              1.0, True, seed=3)
+    doubled = expected_counts(
+        0.1, s, truth.model_copy(update={"qcd_xsec_scale": 2.0 * truth.qcd_xsec_scale}),
+        1.0, True, seed=3)
     assert doubled["qcd"] == pytest.approx(2.0 * mu1["qcd"])
 
 

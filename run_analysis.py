@@ -1,7 +1,11 @@
 """fourtops command line: parse, validate, call ``workflows/``.
 
-    python run_analysis.py                 # the full default pipeline on generated data
+    python run_analysis.py                 # the full default pipeline on generated data:
+                                           # process -> morph (ABCDnn) -> fit, each stage
+                                           # reused when its inputs and settings are unchanged
     python run_analysis.py run --help      # options of the pipeline
+    python run_analysis.py morph output    # one stage on a run's output folder
+    python run_analysis.py fit output
     python run_analysis.py serve --models inference/models   # the inference server
 """
 
@@ -9,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from common.exceptions import FourTopsError
 
-SUBCOMMANDS = ("run", "serve", "train", "morph")
+SUBCOMMANDS = ("run", "serve", "train", "morph", "fit")
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,26 +36,21 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip unreadable files (listed in the summary) instead of stopping")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every stage even if its inputs and settings are unchanged")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from workflows.cluster import ClusterSpec
-    from workflows.pipeline import prepare, run_processor
-    from workflows.report import format_summary, write_outputs
+    from workflows.report import format_fit_summary, format_stages, format_summary
+    from workflows.stages import run_pipeline
 
     if args.chunksize < 1:
         raise FourTopsError(f"--chunksize must be positive, got {args.chunksize}")
-    t0 = time.perf_counter()
-    config, fileset, infos = prepare(args.config, args.skip_bad_files)
-    t_prepared = time.perf_counter()
-    spec = ClusterSpec(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       batch_system=args.cluster, status=not args.quiet)
-    result = run_processor(config, fileset, infos, spec, args.chunksize)
-    extra = {"generation_seconds": round(t_prepared - t0, 3)}
-    summary = write_outputs(result, config, Path(args.outdir), plots=not args.no_plots,
-                            extra=extra)
-    summary["total_seconds"] = time.perf_counter() - t0
-    print(format_summary(summary, Path(args.outdir)))
+    run = run_pipeline(args)
+    outdir = Path(args.outdir)
+    print(format_summary(run["process"], outdir / "process"))
+    print(format_stages(run["summary"]))
+    print(format_fit_summary(run["fit"], outdir / "fit"))
     return 0
 
 
@@ -69,9 +67,15 @@ def _train(argv: list[str]) -> int:
 
 
 def _morph(argv: list[str]) -> int:
-    from workflows.morph import main as morph_main
+    from workflows.stages import morph_main
 
     return morph_main(argv)
+
+
+def _fit(argv: list[str]) -> int:
+    from workflows.fit import main as fit_main
+
+    return fit_main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(argv)
         if command == "morph":
             return _morph(argv)
+        if command == "fit":
+            return _fit(argv)
         parser = argparse.ArgumentParser(prog="run_analysis.py [run]",
                                          description="Run the four-top analysis pipeline.")
         _add_run_arguments(parser)

@@ -48,3 +48,35 @@ def make_inputs(data: np.ndarray | None = None) -> FitInputs:
 def settings(**update) -> FitSettings:
     """Fit settings for the small inputs (ranking off unless asked: it is the slow part)."""
     return FitSettings(**{"ranking": False, "scan_points": 5, **update})
+
+
+def write_run(folder, inputs: FitInputs | None = None, entries: int = 100):
+    """A run folder as the process and morph stages leave it: ``process/histograms.root``
+    (the inputs' histograms, ``entries`` equal-weight entries per bin) and the ABCDnn
+    template ``abcdnn/templates/signal_<region>.json``."""
+    import hist
+
+    from workflows.outputs import write_histograms_root
+
+    inputs = inputs or make_inputs()
+    h = hist.Hist(hist.axis.StrCategory([inputs.region], name="region"),
+                  hist.axis.StrCategory([], name="process", growth=True),
+                  hist.axis.StrCategory([], name="systematic", growth=True),
+                  hist.axis.Variable(inputs.edges, name="dnn_score"),
+                  storage=hist.storage.Weight())
+    centers = np.repeat(0.5 * (inputs.edges[1:] + inputs.edges[:-1]), entries)
+
+    def fill(process: str, systematic: str, values: np.ndarray) -> None:
+        h.fill(region=inputs.region, process=process, systematic=systematic,
+               dnn_score=centers, weight=np.repeat(values / entries, entries))
+
+    fill("data", "nominal", inputs.data)
+    for name, s in inputs.samples.items():
+        fill(name, "nominal", s.nominal)
+        for var, values in s.variations.items():
+            fill(name, var, values)
+    (folder / "process").mkdir(parents=True, exist_ok=True)
+    write_histograms_root({"dnn_score": h}, folder / "process" / "histograms.root")
+    inputs.background.to_json(folder / "abcdnn" / "templates" /
+                              f"signal_{inputs.region}.json")
+    return folder

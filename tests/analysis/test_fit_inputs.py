@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analysis.config import load_config
-from analysis.fit.inputs import check_inputs, load_inputs
+from analysis.fit.inputs import check_inputs, load_inputs, read_histograms
 from common.exceptions import FitError
 from tests.analysis.fit_inputs import EDGES, REGION, make_inputs, template
 from workflows.fit import run_fit_stage
@@ -100,3 +100,12 @@ def test_fit_without_templates_names_the_stage(tmp_path):
     with pytest.raises(FitError, match=r"run the morph stage first \(python run_analysis.py "
                                        "morph"):
         run_fit_stage(tmp_path, load_config())
+
+
+def test_variable_edges_survive_the_histogram_file(tmp_path):
+    edges = [0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.87, 0.93, 0.97, 1.0]  # the fit binning
+    path = tmp_path / "histograms.root"
+    write_histograms_root(_histograms(edges), path)
+    read_edges, data, _ = read_histograms(path, "dnn_score", REGION, ["tttt"], "data")
+    assert read_edges == pytest.approx(edges)
+    assert data[:-1] == pytest.approx([2] * 9) and data[-1] == 4

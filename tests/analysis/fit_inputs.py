@@ -35,14 +35,16 @@ def template(background: np.ndarray = BACKGROUND) -> Template:
         nonclosure_up=(b * TILT[::-1]).tolist(), nonclosure_down=(b * TILT).tolist())
 
 
-def make_inputs(data: np.ndarray | None = None) -> FitInputs:
-    """Fit inputs; ``data`` defaults to the expectation at μ = 1 (rounded, Asimov-like)."""
-    samples = {"tttt": sample("tttt", SIGNAL)}
-    samples |= {name: sample(name, BACKGROUND * f) for name, f in MINOR.items()}
+def make_inputs(data: np.ndarray | None = None, scale: float = 1.0) -> FitInputs:
+    """Fit inputs; ``data`` defaults to the expectation at μ = 1. ``scale`` multiplies every
+    yield (×10 gives the hundreds of events per bin of the analysis' signal region)."""
+    background, signal = BACKGROUND * scale, SIGNAL * scale
+    samples = {"tttt": sample("tttt", signal)}
+    samples |= {name: sample(name, background * f) for name, f in MINOR.items()}
     if data is None:
-        data = BACKGROUND * (1 + sum(MINOR.values())) + SIGNAL
+        data = background * (1 + sum(MINOR.values())) + signal
     return FitInputs(REGION, EDGES.copy(), np.asarray(data, dtype=np.float64), samples,
-                     template())
+                     template(background))
 
 
 def settings(**update) -> FitSettings:

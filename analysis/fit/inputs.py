@@ -6,7 +6,9 @@
 * the ABCDnn background: the :class:`~analysis.abcdnn.templates.Template` JSON of the
   morph stage.
 
-Everything that would make a wrong model silently is refused here with a :class:`FitError`
+Simulated bins that are negative only through negative-weight events (compatible with zero
+within 3 statistical standard deviations) are set to zero and reported. Everything else
+that would make a wrong model silently is refused here with a :class:`FitError`
 that names the bad thing: a missing sample, a histogram binned differently from the
 template, a NaN or negative bin, a variation that one simulated sample has and another lacks.
 """
@@ -44,6 +46,7 @@ class FitInputs:
     data: np.ndarray
     samples: dict[str, SampleHistograms]
     background: Template
+    clipped: list[dict] = field(default_factory=list)
 
 
 def _folded(values: np.ndarray) -> np.ndarray:
@@ -145,6 +148,27 @@ def check_inputs(inputs: FitInputs, signal: str, minor: list[str]) -> None:
                 "same variations (rerun the process stage with systematics for all of them)")
 
 
+#: A negative simulated bin within this many statistical standard deviations of zero comes
+#: from negative-weight events (NLO generators) and is set to zero; a larger one is refused.
+NEGATIVE_TOLERANCE_SIGMA = 3.0
+
+
+def clip_negative_bins(inputs: FitInputs) -> list[dict]:
+    """Set simulated bins that are negative but compatible with zero to zero (nominal and
+    variations; the scale is the nominal bin's statistical uncertainty); return what was
+    clipped. Larger negative bins are left for :func:`check_inputs` to refuse."""
+    clipped = []
+    for s in inputs.samples.values():
+        sigma = np.sqrt(np.clip(s.variance, 0.0, None))
+        for what, values in (("nominal", s.nominal), *s.variations.items()):
+            small = (values < 0) & (values >= -NEGATIVE_TOLERANCE_SIGMA * sigma)
+            for b in np.flatnonzero(small):
+                clipped.append({"sample": s.name, "histogram": what, "bin": int(b),
+                                "value": float(values[b])})
+            values[small] = 0.0
+    return clipped
+
+
 def load_inputs(histograms_path: Path, template_path: Path, histogram: str, region: str,
                 signal: str, minor: list[str], data: str) -> FitInputs:
     """Read and check the fit inputs from a run's files."""
@@ -160,5 +184,6 @@ def load_inputs(histograms_path: Path, template_path: Path, histogram: str, regi
     edges, counts, samples = read_histograms(histograms_path, histogram, region,
                                              [signal, *minor], data)
     inputs = FitInputs(region, edges, counts, samples, template)
+    inputs.clipped = clip_negative_bins(inputs)
     check_inputs(inputs, signal, minor)
     return inputs

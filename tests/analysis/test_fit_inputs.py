@@ -109,3 +109,19 @@ def test_variable_edges_survive_the_histogram_file(tmp_path):
     read_edges, data, _ = read_histograms(path, "dnn_score", REGION, ["tttt"], "data")
     assert read_edges == pytest.approx(edges)
     assert data[:-1] == pytest.approx([2] * 9) and data[-1] == 4
+
+
+def test_negative_bins_compatible_with_zero_are_clipped_and_reported():
+    from analysis.fit.inputs import clip_negative_bins
+
+    inputs = make_inputs()
+    ttw = inputs.samples["ttW"]  # nominal variance is 1 % of the yield: σ = 0.1·√yield
+    sigma = np.sqrt(ttw.variance)
+    ttw.variations["JES_Total_up"][1] = -2.0 * sigma[1]
+    ttw.variations["JES_Total_down"][2] = -5.0 * sigma[2]
+    clipped = clip_negative_bins(inputs)
+    assert clipped == [{"sample": "ttW", "histogram": "JES_Total_up", "bin": 1,
+                        "value": pytest.approx(-2.0 * sigma[1])}]
+    assert ttw.variations["JES_Total_up"][1] == 0.0
+    with pytest.raises(FitError, match=r"'ttW' variation 'JES_Total_down' has negative.*\[2\]"):
+        check_inputs(inputs, "tttt", MINOR)

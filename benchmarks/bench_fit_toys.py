@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from analysis.fit.results import asimov_data, model_and_data, upper_limit
+from analysis.fit.results import asimov_data, mle_fit, model_and_data, upper_limit
 from analysis.fit.settings import FitSettings
 from analysis.fit.toys import limit_coverage, toy_pulls
 
@@ -36,7 +36,9 @@ def main() -> None:
           f"+/- {pulls['mean_error']:.3f}, width {pulls['width']:.3f}, failed fits "
           f"{pulls['failed']} ({per_toy * 1e3:.0f} ms per toy fit)")
     settings = FitSettings()
-    expected = upper_limit(model, asimov_data(model, 0.0), settings, 0.0, 1.0).expected_limit[2]
+    background_only = asimov_data(model, 0.0)
+    sigma = mle_fit(model, background_only, settings).uncertainty[model.config.poi_index]
+    expected = upper_limit(model, background_only, settings, 0.0, sigma).expected_limit[2]
     coverage = limit_coverage(model, float(expected), args.coverage_toys)
     print(f"CLs coverage at the expected limit mu={expected:.3f}: {coverage['coverage']:.3f} "
           f"of {coverage['toys']} toys (confidence level {coverage['level']:.2f})")

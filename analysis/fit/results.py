@@ -101,14 +101,19 @@ def upper_limit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
     """CLs upper limit (q̃μ asymptotics), observed and expected with ±1σ/±2σ."""
     bounds = _bounds_nonnegative_poi(model)
     high = bounds[model.config.poi_index][1]
-    # a bracket near the expected answer saves Brent steps (each one a hypotest)
-    near = (0.05, min(high, max(mu_hat, 0.0) + 6.0 * sigma + 0.5))
-    for bracket in (near, (0.05, high)):
+    # a bracket near the expected answer saves Brent steps (each one a hypotest); its lower
+    # end scales with σ: far below σ the Asimov q̃μ is ~0 and the CLs formula divides by it
+    low = max(0.05, 0.2 * sigma)
+    near = (low, min(high, max(mu_hat, 0.0) + 6.0 * sigma + 0.5))
+    for bracket in (near, (low, high)):
         try:
-            return cabinetry.fit.limit(model, data, confidence_level=settings.confidence_level,
-                                       par_bounds=bounds, bracket=bracket, **_opts(settings))
+            result = cabinetry.fit.limit(model, data,
+                                         confidence_level=settings.confidence_level,
+                                         par_bounds=bounds, bracket=bracket, **_opts(settings))
         except ValueError:  # the limit lies outside this bracket
             continue
+        if np.all(np.isfinite([result.observed_limit, *result.expected_limit])):
+            return result
     raise FitError(f"no {settings.confidence_level:.0%} CL upper limit on "
                    f"{model.config.poi_name} within {bounds[model.config.poi_index]}; widen "
                    "fit.poi_bounds")

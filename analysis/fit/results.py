@@ -143,8 +143,13 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     lap("fit")
     i_poi = model.config.poi_index
     minos_down, minos_up = fit.minos_uncertainty.get(poi, (float("nan"), float("nan")))
-    ranking = (cabinetry.fit.ranking(model, data, fit_results=fit, **_opts(settings))
-               if settings.ranking else None)
+    try:
+        ranking = (cabinetry.fit.ranking(model, data, fit_results=fit, **_opts(settings))
+                   if settings.ranking else None)
+    except pyhf.exceptions.FailedMinimization as err:
+        raise FitError(f"a fit of the impacts ranking failed ({err}); the likelihood is too "
+                       "flat in some nuisance parameter - see the pulls, or set "
+                       "fit.ranking: false") from err
     lap("ranking")
     mu_hat, sigma = float(fit.bestfit[i_poi]), float(fit.uncertainty[i_poi])
     low, high = model.config.suggested_bounds()[i_poi]

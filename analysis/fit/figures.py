@@ -1,8 +1,9 @@
 """Figures of the fit, drawn by cabinetry's ``visualize`` functions in the CMS style.
 
 cabinetry draws the figures (data vs pre-/post-fit model with the uncertainty band and a
-ratio panel, pulls, correlations, impacts ranking, the μ scan, the CLs curve); it has no
-experiment label, so the CMS label with the luminosity is added here before saving.
+ratio panel, pulls, correlations, impacts ranking, the μ scan, the CLs curve) in its own
+layout; it has no experiment label, so the CMS label (mplhep) with the luminosity is added
+here before saving.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from analysis.fit.results import FitOutcome  # noqa: E402
 
 def _save(fig: plt.Figure, path: Path, luminosity_fb: float, data: bool = True) -> Path:
     hep.cms.label("Private work", data=data, lumi=round(luminosity_fb, 1), com=13,
-                  ax=fig.axes[0], fontsize=13)
+                  ax=fig.axes[0], fontsize=11)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -37,7 +38,9 @@ def fit_figures(outcome: FitOutcome, folder: Path, luminosity_fb: float, edges: 
     # cabinetry takes binning and axis label of a region from its own config format
     config = {"Regions": [{"Name": channel, "Binning": list(edges), "Variable": variable}]}
     written = []
-    with plt.style.context(hep.style.CMS):
+    # cabinetry lays its figures out for matplotlib's default style (the CMS style's large
+    # fonts overlap them): draw in the default style, add the CMS label with the luminosity
+    with plt.style.context("default"):
         for label, fit in (("prefit", None), ("postfit", outcome.fit)):
             prediction = cabinetry.model_utils.prediction(model, fit_results=fit)
             for entry in cabinetry.visualize.data_mc(prediction, data, config=config,

@@ -82,12 +82,21 @@ def _opts(settings: FitSettings) -> dict[str, Any]:
 
 
 def mle_fit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
-    """The maximum-likelihood fit: HESSE errors, MINOS on μ, saturated-model GoF."""
-    try:
-        return cabinetry.fit.fit(model, data, minos=[model.config.poi_name],
-                                 goodness_of_fit=True, **_opts(settings))
-    except Exception as err:  # cabinetry/pyhf report a failed minimization as various errors
-        raise FitError(f"the maximum-likelihood fit failed: {err}") from err
+    """The maximum-likelihood fit: HESSE errors, MINOS on μ, saturated-model GoF.
+
+    A minimization that MINUIT does not call converged is retried with the more careful
+    strategies 1 and 2 before the fit is given up.
+    """
+    strategies = sorted({settings.minuit_strategy, 1, 2})
+    for strategy in strategies:
+        try:
+            return cabinetry.fit.fit(model, data, minos=[model.config.poi_name],
+                                     goodness_of_fit=True, strategy=strategy)
+        except pyhf.exceptions.FailedMinimization as err:
+            failure = err
+            log.warning("fit with MINUIT strategy %d failed; retrying", strategy)
+    raise FitError(f"the maximum-likelihood fit failed with MINUIT strategies {strategies}: "
+                   f"{failure}; check the inputs (see the pre-fit figure)") from failure
 
 
 def discovery(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:

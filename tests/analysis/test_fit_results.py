@@ -108,9 +108,10 @@ def test_background_only_pseudo_data(spec, model):
 @pytest.mark.skipif(os.environ.get("FOURTOPS_SLOW") != "1",
                     reason="500 toy fits; set FOURTOPS_SLOW=1 to run them")
 def test_toy_pulls_and_coverage():
-    # yields ×10: hundreds of events per bin as in the analysis' signal region. (At ×1 the
-    # last bin holds ~25 events and the HESSE pull is skewed: mean -0.10 ± 0.05 in 500 toys,
-    # the known low-count bias of (μ̂ - μ)/σ̂ when σ̂ grows with μ̂.)
+    # yields ×10: hundreds of events per bin as in the analysis' signal region. Measured
+    # (500 toys, seed 3): pull mean -0.10 ± 0.045 at ×1 and -0.11 ± 0.045 at ×10, i.e. just
+    # outside the ±0.1 acceptance; not yet understood (suspects: HESSE errors of strategy 0,
+    # the piecewise-linear histosys interpolation at 0). Kept failing on purpose.
     spec = build_workspace(make_inputs(scale=10.0), settings())[0]
     model = model_and_data(spec)[0]
     pulls = toy_pulls(model, 1.0, 500, seed=3)

@@ -1,7 +1,7 @@
 """Signal injection: the whole chain (generate → process → morph → fit) on pseudo-data
 generated at several signal strengths; prints μ̂ ± σ, the pull and the significances.
 
-    python benchmarks/bench_injection.py                       # μ = 0, 60, 120 at 1 fb^-1
+    python benchmarks/bench_injection.py                       # μ = 0, 110, 220 at 1 fb^-1
     python benchmarks/bench_injection.py --mu 0 5 --luminosity 3 --ensemble-size 4
 
 Each μ gets its own run folder and pseudo-data (``datasets.data.generator.signal_strength``);
@@ -47,7 +47,7 @@ def _config(base: dict, mu: float, luminosity: float, ensemble: int, folder: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mu", type=float, nargs="+", default=[0.0, 60.0, 120.0])
+    parser.add_argument("--mu", type=float, nargs="+", default=[0.0, 110.0, 220.0])
     parser.add_argument("--luminosity", type=float, default=1.0, help="fb^-1")
     parser.add_argument("--ensemble-size", type=int, default=10)
     parser.add_argument("--workdir", type=Path, default=Path("output/injection"))

@@ -81,22 +81,30 @@ def _opts(settings: FitSettings) -> dict[str, Any]:
     return {"strategy": settings.minuit_strategy}
 
 
+def _retrying(call: Any, settings: FitSettings, what: str) -> Any:
+    """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
+    minimization does not converge."""
+    strategies = sorted({settings.minuit_strategy, 1, 2})
+    for strategy in strategies:
+        try:
+            return call(strategy=strategy)
+        except pyhf.exceptions.FailedMinimization as err:
+            failure = err
+            log.warning("%s with MINUIT strategy %d failed; retrying", what, strategy)
+    raise FitError(f"{what} failed with MINUIT strategies {strategies}: {failure}; the "
+                   "likelihood is too flat or ill-defined somewhere - check the inputs and "
+                   "the pre-fit figure") from failure
+
+
 def mle_fit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
     """The maximum-likelihood fit: HESSE errors, MINOS on μ, saturated-model GoF.
 
     A minimization that MINUIT does not call converged is retried with the more careful
     strategies 1 and 2 before the fit is given up.
     """
-    strategies = sorted({settings.minuit_strategy, 1, 2})
-    for strategy in strategies:
-        try:
-            return cabinetry.fit.fit(model, data, minos=[model.config.poi_name],
-                                     goodness_of_fit=True, strategy=strategy)
-        except pyhf.exceptions.FailedMinimization as err:
-            failure = err
-            log.warning("fit with MINUIT strategy %d failed; retrying", strategy)
-    raise FitError(f"the maximum-likelihood fit failed with MINUIT strategies {strategies}: "
-                   f"{failure}; check the inputs (see the pre-fit figure)") from failure
+    return _retrying(lambda strategy: cabinetry.fit.fit(
+        model, data, minos=[model.config.poi_name], goodness_of_fit=True, strategy=strategy),
+        settings, "the maximum-likelihood fit")
 
 
 def discovery(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
@@ -152,20 +160,16 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     lap("fit")
     i_poi = model.config.poi_index
     minos_down, minos_up = fit.minos_uncertainty.get(poi, (float("nan"), float("nan")))
-    try:
-        ranking = (cabinetry.fit.ranking(model, data, fit_results=fit, **_opts(settings))
-                   if settings.ranking else None)
-    except pyhf.exceptions.FailedMinimization as err:
-        raise FitError(f"a fit of the impacts ranking failed ({err}); the likelihood is too "
-                       "flat in some nuisance parameter - see the pulls, or set "
-                       "fit.ranking: false") from err
+    ranking = (_retrying(lambda strategy: cabinetry.fit.ranking(
+        model, data, fit_results=fit, strategy=strategy), settings, "the impacts ranking")
+        if settings.ranking else None)
     lap("ranking")
     mu_hat, sigma = float(fit.bestfit[i_poi]), float(fit.uncertainty[i_poi])
     low, high = model.config.suggested_bounds()[i_poi]
     span = max(3.0 * sigma, 1.0)
-    scan = cabinetry.fit.scan(model, data, poi, n_steps=settings.scan_points,
-                              par_range=(max(low, mu_hat - span), min(high, mu_hat + span)),
-                              **_opts(settings))
+    scan = _retrying(lambda strategy: cabinetry.fit.scan(
+        model, data, poi, n_steps=settings.scan_points, strategy=strategy,
+        par_range=(max(low, mu_hat - span), min(high, mu_hat + span))), settings, "the μ scan")
     lap("scan")
     significance = discovery(model, data, settings)
     lap("significance")

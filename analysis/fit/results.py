@@ -77,10 +77,6 @@ def _ranking_rows(ranking: Any, shown: int) -> list[dict[str, Any]]:
              "postfit_down": float(ranking.postfit_down[i])} for i in order[:shown]]
 
 
-def _opts(settings: FitSettings) -> dict[str, Any]:
-    return {"strategy": settings.minuit_strategy}
-
-
 def _retrying(call: Any, settings: FitSettings, what: str) -> Any:
     """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
     minimization does not converge."""
@@ -109,8 +105,9 @@ def mle_fit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> 
 
 def discovery(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
     """Observed and expected (Asimov, μ = 1) discovery significance from q0 (μ ≥ 0)."""
-    return cabinetry.fit.significance(model, data, par_bounds=_bounds_nonnegative_poi(model),
-                                      **_opts(settings))
+    return _retrying(lambda strategy: cabinetry.fit.significance(
+        model, data, par_bounds=_bounds_nonnegative_poi(model), strategy=strategy), settings,
+        "the discovery significance")
 
 
 def upper_limit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
@@ -124,9 +121,9 @@ def upper_limit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
     near = (low, min(high, max(mu_hat, 0.0) + 6.0 * sigma + 0.5))
     for bracket in (near, (low, high)):
         try:
-            result = cabinetry.fit.limit(model, data,
-                                         confidence_level=settings.confidence_level,
-                                         par_bounds=bounds, bracket=bracket, **_opts(settings))
+            result = _retrying(lambda strategy, bracket=bracket: cabinetry.fit.limit(
+                model, data, confidence_level=settings.confidence_level, par_bounds=bounds,
+                bracket=bracket, strategy=strategy), settings, "the CLs upper limit")
         except ValueError:  # the limit lies outside this bracket
             continue
         if np.all(np.isfinite([result.observed_limit, *result.expected_limit])):

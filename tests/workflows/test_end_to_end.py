@@ -37,7 +37,8 @@ def small_config(tmp_path_factory) -> Path:
                       "fit_bins": [0.0, 0.5, 0.8, 1.0]}
     # no impacts ranking: μ is barely constrained by 0.3 fb^-1 of a small sample, and the
     # ranking's fits with nuisances held at ±1σ are the slow part (tested on small models)
-    data["fit"] = {**data.get("fit", {}), "scan_points": 5, "ranking": False}
+    data["fit"] = {**data.get("fit", {}), "scan_points": 5, "ranking": False,
+                   "poi_bounds": [-300.0, 5000.0]}  # 0.3 fb^-1: the limit is in the thousands
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

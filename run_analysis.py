@@ -1,7 +1,11 @@
 """fourtops command line: parse, validate, call ``workflows/``.
 
-    python run_analysis.py                 # the full default pipeline on generated data
+    python run_analysis.py                 # the full default pipeline on generated data:
+                                           # process -> morph (ABCDnn) -> fit, each stage
+                                           # reused when its inputs and settings are unchanged
     python run_analysis.py run --help      # options of the pipeline
+    python run_analysis.py morph output    # one stage on a run's output folder
+    python run_analysis.py fit output
     python run_analysis.py serve --models inference/models   # the inference server
 """
 
@@ -9,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from common.exceptions import FourTopsError
 
-SUBCOMMANDS = ("run", "serve", "train", "morph")
+SUBCOMMANDS = ("run", "serve", "train", "morph", "fit")
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,36 +43,21 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "interrupted run resumes: OUTDIR/checkpoints)")
     p.add_argument("--no-dashboard", action="store_true",
                    help="do not serve the dask dashboard (its address is printed otherwise)")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every stage even if its inputs and settings are unchanged")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from workflows.cluster import ClusterSpec
-    from workflows.pipeline import checkpointer_for, prepare, run_processor
-    from workflows.report import format_summary, write_outputs
+    from workflows.report import format_fit_summary, format_stages, format_summary
+    from workflows.stages import run_pipeline
 
     if args.chunksize < 1:
         raise FourTopsError(f"--chunksize must be positive, got {args.chunksize}")
-    t0 = time.perf_counter()
-    config, fileset, infos = prepare(args.config, args.skip_bad_files, args.read_timeout)
-    t_prepared = time.perf_counter()
-    spec = ClusterSpec(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       batch_system=args.cluster, status=not args.quiet,
-                       batch=config.cluster, dashboard=not args.no_dashboard)
-    checkpoints = (None if args.no_resume else
-                   checkpointer_for(config, fileset, infos, Path(args.outdir) / "checkpoints"))
-    if checkpoints is not None and checkpoints.stored_chunks():
-        print(f"resuming: {checkpoints.stored_chunks()} finished chunks from "
-              f"{checkpoints.directory}", flush=True)
-    result = run_processor(config, fileset, infos, spec, args.chunksize,
-                           checkpoints=checkpoints, read_timeout_s=args.read_timeout)
-    extra = {"generation_seconds": round(t_prepared - t0, 3),
-             "resumed_chunks": result.resumed_chunks}
-    summary = write_outputs(result, config, Path(args.outdir), plots=not args.no_plots,
-                            extra=extra)
-    if checkpoints is not None:
-        checkpoints.clear()  # the outputs are complete: the chunks are not needed again
-    summary["total_seconds"] = time.perf_counter() - t0
-    print(format_summary(summary, Path(args.outdir)))
+    run = run_pipeline(args)
+    outdir = Path(args.outdir)
+    print(format_summary(run["process"], outdir / "process"))
+    print(format_stages(run["summary"]))
+    print(format_fit_summary(run["fit"], outdir / "fit"))
     return 0
 
 
@@ -86,9 +74,15 @@ def _train(argv: list[str]) -> int:
 
 
 def _morph(argv: list[str]) -> int:
-    from workflows.morph import main as morph_main
+    from workflows.stages import morph_main
 
     return morph_main(argv)
+
+
+def _fit(argv: list[str]) -> int:
+    from workflows.fit import main as fit_main
+
+    return fit_main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(argv)
         if command == "morph":
             return _morph(argv)
+        if command == "fit":
+            return _fit(argv)
         parser = argparse.ArgumentParser(prog="run_analysis.py [run]",
                                          description="Run the four-top analysis pipeline.")
         _add_run_arguments(parser)

@@ -13,11 +13,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import hist
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.abcdnn.settings import ABCDnnSettings
 from analysis.cluster_settings import ClusterSettings
+from analysis.fit.settings import FitSettings
 from analysis.input_settings import InputSettings
 from analysis.ml_features import ML_COLUMNS, MLFeatureSettings
 from common.exceptions import ConfigError
@@ -98,14 +100,18 @@ HISTOGRAM_VARIABLES: tuple[str, ...] = ("ht", "n_jets", "n_b", "lead_jet_pt",
 class HistogramDef(Strict):
     """A 1D histogram of an event variable, filled per region, process and systematic.
 
-    ML variables (``dnn_score``, tagger outputs) are filled only when the ``ml`` section
-    is enabled.
+    Binning: ``bins`` regular bins from ``start`` to ``stop``, or explicit ``edges``. The
+    fitted histogram (``fit.histogram``, the DNN score) gives neither: it takes the ABCDnn
+    fit binning ``abcdnn.fit_bins``, so templates and histograms are binned alike by
+    construction (configured in that one place). ML variables (``dnn_score``, tagger
+    outputs) are filled only when the ``ml`` section is enabled.
     """
 
     variable: str = Field(description="one of HISTOGRAM_VARIABLES")
-    bins: int = Field(gt=0)
-    start: float
-    stop: float
+    bins: int | None = Field(None, gt=0)
+    start: float | None = None
+    stop: float | None = None
+    edges: list[float] | None = Field(None, min_length=2, description="explicit bin edges")
     label: str
 
     @field_validator("variable")
@@ -119,9 +125,25 @@ class HistogramDef(Strict):
 
     @model_validator(mode="after")
     def _range(self) -> HistogramDef:
+        regular = (self.bins, self.start, self.stop)
+        if self.edges is not None:
+            if any(v is not None for v in regular):
+                raise ValueError("give either 'edges' or 'bins'/'start'/'stop', not both")
+            if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+                raise ValueError(f"edges must increase strictly, got {self.edges}")
+            return self
+        if any(v is None for v in regular):
+            raise ValueError("give 'bins', 'start' and 'stop' (or 'edges')")
         if self.stop <= self.start:
             raise ValueError(f"stop ({self.stop}) must be larger than start ({self.start})")
         return self
+
+    def axis(self) -> hist.axis.AxisProtocol:
+        """The histogram axis (regular or variable) named after the variable."""
+        if self.edges is not None:
+            return hist.axis.Variable(self.edges, name=self.variable, label=self.label)
+        return hist.axis.Regular(self.bins, self.start, self.stop, name=self.variable,
+                                 label=self.label)
 
 
 class SystematicsSettings(Strict):
@@ -197,7 +219,30 @@ class AnalysisConfig(Strict):
         None, description="batch jobs for --cluster condor|slurm (dask-jobqueue)")
     inputs: InputSettings = Field(default_factory=InputSettings,
                                   description="NanoAOD flavour handling (processors/compat.py)")
+    fit: FitSettings = Field(default_factory=FitSettings)
     datasets: dict[str, DatasetConfig] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_histogram_binning(cls, data: Any) -> Any:
+        """The fitted histogram takes the ABCDnn fit binning (the one place it is set)."""
+        if not isinstance(data, dict) or not isinstance(data.get("histograms"), dict):
+            return data
+        fit = data.get("fit") or {}
+        name = fit.get("histogram", FitSettings().histogram) if isinstance(fit, dict) else None
+        hdef = data["histograms"].get(name)
+        if not isinstance(hdef, dict):
+            return data
+        given = [k for k in ("bins", "start", "stop", "edges") if k in hdef]
+        if given:
+            raise ValueError(
+                f"histograms.{name} is the fitted histogram (fit.histogram): it takes its bin "
+                f"edges from abcdnn.fit_bins; remove {given} from it")
+        abcdnn = data.get("abcdnn") or {}
+        edges = (abcdnn.get("fit_bins") if isinstance(abcdnn, dict) else None) or \
+            ABCDnnSettings().fit_bins
+        histograms = {**data["histograms"], name: {**hdef, "edges": list(edges)}}
+        return {**data, "histograms": histograms}
 
     @model_validator(mode="after")
     def _eras_known(self) -> AnalysisConfig:

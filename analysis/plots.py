@@ -1,4 +1,9 @@
-"""Plots in the CMS style: stacked simulation against data, with a data/MC ratio panel."""
+"""Plots in the CMS style: stacked simulation against data, with a data/MC ratio panel.
+
+Two views: :func:`stack_plot`, the raw simulation of every region (no QCD multijet is
+simulated, so data sit above it: labelled "raw simulation"), and :func:`data_driven_plot`
+for the ABCDnn target cells, where the tt̄+QCD background is the ABCDnn prediction.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ matplotlib.use("Agg")  # batch-safe; notebooks can still display the returned fi
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
+
+from analysis.abcdnn.templates import Template  # noqa: E402
 
 DATA_PROCESS = "data"
 
@@ -69,7 +76,8 @@ def stack_plot(h: hist.Hist, region: str, luminosity_fb: float, systematic: str 
     ax.set_yscale("log")
     top = max(total.max() if total.size else 1.0, 1.0)
     ax.set_ylim(0.1, top * 100)
-    ax.legend(ncol=2, fontsize="small", title=title or region)
+    ax.legend(ncol=2, fontsize="small",
+              title=title or f"{region}, raw simulation (no QCD multijet)")
     hep.cms.label("Private work", data=has_data, lumi=round(luminosity_fb, 1), com=13, ax=ax)
     return fig
 
@@ -88,3 +96,59 @@ def plot_all(hists: dict[str, hist.Hist], luminosity_fb: float, folder: Path) ->
             plt.close(fig)
             written.append(path)
     return written
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Save a figure as PNG (creating the folder) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def data_driven_plot(background: Template, samples: dict, signal: str, data: np.ndarray,
+                     luminosity_fb: float, title: str, xlabel: str,
+                     background_label: str = "tt+QCD (ABCDnn)") -> plt.Figure:
+    """ABCDnn background + minor simulation + signal (stacked) vs data in a target cell.
+
+    ``samples`` maps process → an object with per-bin ``nominal`` and ``variance`` (the fit
+    inputs' :class:`~analysis.fit.inputs.SampleHistograms`), binned like ``background``. The
+    band is the template's statistical ⊕ ensemble uncertainty with the simulation's
+    statistics.
+    """
+    plt.style.use(hep.style.CMS)
+    edges = np.asarray(background.edges)
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), sharex=True,
+                                  gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05})
+    layers = [(background_label, np.asarray(background.nominal), background.total_variance())]
+    minor = sorted((n for n in samples if n != signal), key=lambda n: samples[n].nominal.sum())
+    layers += [(n, samples[n].nominal, samples[n].variance) for n in minor]
+    layers.append((f"{signal} (SM)", samples[signal].nominal, samples[signal].variance))
+    total = np.zeros(len(edges) - 1)
+    variance = np.zeros(len(edges) - 1)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, values, var) in enumerate(layers):
+        ax.stairs(total + values, edges, baseline=total.copy(), fill=True, label=label,
+                  color=colors[i % len(colors)])
+        total, variance = total + values, variance + var
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    ax.errorbar(centers, data, yerr=np.sqrt(data), fmt="o", color="black", markersize=4,
+                label="data")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(total > 0, np.sqrt(variance) / total, 0.0)
+        ratio = np.where(total > 0, data / total, np.nan)
+        err = np.where(total > 0, np.sqrt(data) / total, np.nan)
+    ax.stairs(total * (1 + rel), edges, baseline=total * (1 - rel), fill=True, color="none",
+              hatch="///", edgecolor="grey", linewidth=0, label="uncertainty")
+    rax.stairs(1 + rel, edges, baseline=1 - rel, fill=True, color="grey", alpha=0.4)
+    rax.errorbar(centers, ratio, yerr=err, fmt="o", color="black", markersize=4)
+    rax.axhline(1.0, color="black", linewidth=1)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("Data / pred.")
+    rax.set_xlabel(xlabel)
+    ax.set_ylabel("Events / bin")
+    ax.set_yscale("log")
+    ax.set_ylim(max(0.1, 0.3 * float(min(total[total > 0], default=1.0))), total.max() * 50)
+    ax.legend(ncol=2, fontsize="small", title=f"{title}\ndata-driven background")
+    hep.cms.label("Private work", data=True, lumi=round(luminosity_fb, 1), com=13, ax=ax)
+    return fig

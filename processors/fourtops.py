@@ -78,8 +78,7 @@ class FourTopsProcessor(processor.ProcessorABC):
             hist.axis.StrCategory(self._labels, name="region"),
             hist.axis.StrCategory([], name="process", growth=True),
             hist.axis.StrCategory([], name="systematic", growth=True),
-            hist.axis.Regular(hdef.bins, hdef.start, hdef.stop, name=hdef.variable,
-                              label=hdef.label),
+            hdef.axis(),
             storage=hist.storage.Weight(),
         )
 

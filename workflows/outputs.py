@@ -69,9 +69,12 @@ def write_histograms_root(hists: dict[str, hist.Hist], path: Path) -> int:
     with uproot.recreate(path) as f:
         for name, h in hists.items():
             axis = h.axes[-1]
+            # variable bins (the fitted DNN score) need their edges written (fXbins)
+            edges = None if isinstance(axis, hist.axis.Regular) else np.asarray(
+                axis.edges, dtype=np.float64)
             x_axis = uproot.writing.identify.to_TAxis(
                 "xaxis", axis.label or axis.name, len(axis),
-                float(axis.edges[0]), float(axis.edges[-1]))
+                float(axis.edges[0]), float(axis.edges[-1]), fXbins=edges)
             centers = np.concatenate([[0.0], axis.centers, [0.0]])
             view = h.view(flow=True)
             for p, process in enumerate(h.axes["process"]):

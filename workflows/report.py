@@ -109,3 +109,36 @@ def format_summary(summary: dict[str, Any], outdir: Path) -> str:
     for path, missing in summary.get("missing_trigger_paths", {}).items():
         lines.append(f"note: {path} lacks trigger paths {missing} (counted as not fired)")
     return "\n".join(lines)
+
+
+# --- the fit stage's summary (kept apart from the processing summary above) -----------
+def format_stages(run_summary: dict[str, Any]) -> str:
+    """One line per stage: ran or reused, and its time."""
+    parts = [f"{name} {'reused' if st['reused'] else 'ran'} ({st['seconds']:.1f} s)"
+             for name, st in run_summary["stages"].items()]
+    return f"stages: {', '.join(parts)}; total {run_summary['total_seconds']:.1f} s"
+
+
+def format_fit_summary(results: dict[str, Any], fit_dir: Path) -> str:
+    """μ̂ ± σ (MINOS), significance obs/exp and the CLs limit obs/exp of a fit's results."""
+    mu, sigma, minos = results["mu_hat"], results["mu_uncertainty"], results["mu_minos"]
+    sig, lim = results["significance"], results["limit"]
+    band = lim["expected_bands"]
+    cl = round(100 * lim["confidence_level"])
+    reused = " (reused: inputs and settings unchanged)" if results.get("reused") else ""
+    lines = [
+        f"fit of {results['region']} ({results['luminosity_fb']:g} fb^-1): {fit_dir}{reused}",
+        f"  mu = {mu:.3f} +/- {sigma:.3f}  (MINOS {minos['down']:+.3f} / {minos['up']:+.3f})",
+        f"  significance: observed {sig['observed']:.2f} sigma, expected {sig['expected']:.2f}"
+        " sigma",
+        f"  {cl}% CL upper limit on mu: observed {lim['observed']:.2f}, expected "
+        f"{lim['expected']:.2f} (-1s {band['minus1']:.2f}, +1s {band['plus1']:.2f}; "
+        f"-2s {band['minus2']:.2f}, +2s {band['plus2']:.2f})",
+        f"  goodness of fit (saturated model): p = "
+        f"{results['goodness_of_fit']['p_value_saturated']:.3f}",
+    ]
+    pruned = results.get("model", {}).get("pruned", [])
+    if pruned:
+        lines.append(f"  pruned {len(pruned)} modifier(s) below "
+                     f"{results['model']['prune_threshold']:g} (listed in results.json)")
+    return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""End to end on a small generated sample: CLI run, outputs, and executor equivalence."""
+"""End to end on a small generated sample: CLI run (process -> morph -> fit), outputs,
+stage reuse, and executor equivalence."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyhf
 import pytest
 import uproot
 import yaml
@@ -30,43 +32,78 @@ def small_config(tmp_path_factory) -> Path:
         if name in SMALL:
             ds["generator"]["n_events"] = SMALL[name]
         ds["generator"]["n_files"] = 2
+    # a quick ABCDnn (two maps, few steps) and a coarse fit binning for the small sample
+    data["abcdnn"] = {"ensemble_size": 2, "min_steps": 5, "max_steps": 10,
+                      "fit_bins": [0.0, 0.5, 0.8, 1.0]}
+    # no impacts ranking: μ is barely constrained by 0.3 fb^-1 of a small sample, and the
+    # ranking's fits with nuisances held at ±1σ are the slow part (tested on small models)
+    data["fit"] = {**data.get("fit", {}), "scan_points": 5, "ranking": False,
+                   "poi_bounds": [-300.0, 5000.0]}  # 0.3 fb^-1: the limit is in the thousands
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def test_cli_run_writes_every_output(small_config, tmp_path):
+def test_cli_run_writes_every_output(small_config, tmp_path, capsys):
     outdir = tmp_path / "out"
-    code = main(["--config", str(small_config), "--outdir", str(outdir),
-                 "--executor", "iterative", "--quiet", "--chunksize", "2000"])
+    args = ["--config", str(small_config), "--outdir", str(outdir), "--executor", "iterative",
+            "--quiet", "--chunksize", "2000"]
+    code = main(args)
     assert code == 0
-    summary = json.loads((outdir / "summary.json").read_text())
+    printed = capsys.readouterr().out
+    assert "mu = " in printed and "significance: observed" in printed
+    assert "95% CL upper limit on mu: observed" in printed
+    run = json.loads((outdir / "summary.json").read_text())
+    assert {s: run["stages"][s]["reused"] for s in run["stages"]} == {
+        "process": False, "morph": False, "fit": False}
+    process = outdir / "process"
+    summary = json.loads((process / "summary.json").read_text())
     assert summary["complete"] is True
     assert summary["events_processed"] > 0
-    cutflow = json.loads((outdir / "cutflow.json").read_text())
+    cutflow = json.loads((process / "cutflow.json").read_text())
     assert set(cutflow) == set(load_config(small_config).datasets)
-    with uproot.open(outdir / "histograms.root") as f:
+    with uproot.open(process / "histograms.root") as f:
         h = f["ht/nj6_nb2/ttbar/nominal"]
         assert h.values().sum() > 0
-        assert f["dnn_score/nj9p_nb3p/tttt/nominal"].values().sum() > 0
+        score = f["dnn_score/nj9p_nb3p/tttt/nominal"]
+        assert score.values().sum() > 0
+        # filled with the ABCDnn fit binning, the one place it is configured
+        assert score.axis().edges().tolist() == [0.0, 0.5, 0.8, 1.0]
         assert f["ht/nj6_nb2/ttbar/JES_Total_up"].values().sum() > 0
         # data carry no systematic variations, so none are written for them
         assert "ht/nj6_nb2/data/nominal" in f
         assert "ht/nj6_nb2/data/JES_Total_up" not in f
-    features = pd.read_parquet(outdir / "features" / "ttbar.parquet")
+    features = pd.read_parquet(process / "features" / "ttbar.parquet")
     assert (features["ht"] >= 700).all() and (features["n_jets"] >= 6).all()
     assert (features["n_b"] >= 2).all()
     # taggers and the event DNN ran through the inference client
     assert features["dnn_score"].between(0, 1).all() and features["dnn_score"].std() > 0
     assert (features["n_resolved_tops"] >= 0).all() and features["n_resolved_tops"].max() >= 1
     assert features["boosted_top_score_max"].max() > 0
-    tttt = pd.read_parquet(outdir / "features" / "tttt.parquet")
+    tttt = pd.read_parquet(process / "features" / "tttt.parquet")
     assert tttt["dnn_score"].mean() > features["dnn_score"].mean()
     assert features["weight"].sum() == pytest.approx(
         cutflow["ttbar"]["ht"]["weighted"], rel=1e-9)
-    assert len(list((outdir / "plots").glob("*.png"))) >= 4
-    yields = pd.read_csv(outdir / "yields.csv")
+    assert len(list((process / "plots").glob("*.png"))) >= 4
+    yields = pd.read_csv(process / "yields.csv")
     assert {"data", "ttbar", "tttt"} <= set(yields["process"])
+    # the morph stage's templates and the fit stage's outputs
+    assert (outdir / "abcdnn" / "templates" / "signal_nj9p_nb3p.json").is_file()
+    fit = outdir / "fit"
+    results = json.loads((fit / "results.json").read_text())
+    assert results["mu_uncertainty"] > 0 and results["limit"]["observed"] > 0
+    assert results["mu_minos"]["down"] < 0 < results["mu_minos"]["up"]
+    assert run["result"]["mu_hat"] == results["mu_hat"]
+    workspace = pyhf.Workspace(json.loads((fit / "workspace.json").read_text()))
+    assert workspace.model().config.samples == sorted(["abcdnn", "tttt", "ttW", "ttZ", "ttH"])
+    for name in ("prefit_nj9p_nb3p", "postfit_nj9p_nb3p", "pulls", "scan", "cls"):
+        assert (fit / "figures" / f"{name}.png").is_file()
+    assert (fit / "plots" / "datadriven_nj9p_nb3p.png").is_file()
+    # a rerun with nothing changed reuses every stage
+    assert main(args) == 0
+    again = json.loads((outdir / "summary.json").read_text())
+    assert all(s["reused"] for s in again["stages"].values())
+    assert again["result"] == run["result"]
 
 
 def test_bad_config_key_fails_before_any_work(small_config, tmp_path, capsys):

@@ -1,0 +1,216 @@
+"""Fits and results of a workspace through cabinetry (pyhf where cabinetry has no function).
+
+:func:`fit_workspace` returns every number of the fit stage as plain JSON-able data, plus the
+cabinetry result objects the figures need. Limits use ``cabinetry.fit.limit``: pyhf 0.7.6's
+``pyhf.infer.intervals.upper_limits.upper_limit`` does not pass its ``level`` to the scan it
+starts from, while cabinetry's Brent search takes ``confidence_level`` throughout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cabinetry
+import numpy as np
+import pyhf
+
+from analysis.fit.settings import FitSettings
+from common.exceptions import FitError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitOutcome:
+    """The numbers (``results``) and the cabinetry objects behind them (for the figures)."""
+
+    results: dict[str, Any]
+    model: pyhf.pdf.Model
+    data: list[float]
+    fit: Any
+    ranking: Any | None
+    scan: Any
+    limit: Any
+
+
+def model_and_data(spec: dict[str, Any], asimov: bool = False) -> tuple[pyhf.pdf.Model,
+                                                                        list[float]]:
+    """The pyhf model and its data (observed, or the pre-fit Asimov data at μ = 1)."""
+    pyhf.set_backend("numpy")
+    return cabinetry.model_utils.model_and_data(spec, asimov=asimov)
+
+
+def _bounds_nonnegative_poi(model: pyhf.pdf.Model) -> list[tuple[float, float]]:
+    """Suggested bounds with μ ≥ 0: the q̃μ and q0 asymptotics assume a physical μ̂ ≥ 0."""
+    bounds = [tuple(b) for b in model.config.suggested_bounds()]
+    low, high = bounds[model.config.poi_index]
+    bounds[model.config.poi_index] = (max(0.0, low), high)
+    return bounds
+
+
+def _pulls(model: pyhf.pdf.Model, fit: Any) -> list[dict[str, Any]]:
+    """Per constrained parameter: post-fit value, pull (θ̂ - θ0)/Δθ and constraint σ̂/Δθ."""
+    init = np.asarray(cabinetry.model_utils.asimov_parameters(model))
+    prefit = np.asarray(cabinetry.model_utils.prefit_uncertainties(model))
+    rows = []
+    for i, label in enumerate(fit.labels):
+        if prefit[i] <= 0:
+            continue  # unconstrained (μ, a free normalization)
+        rows.append({"parameter": label, "bestfit": float(fit.bestfit[i]),
+                     "uncertainty": float(fit.uncertainty[i]),
+                     "pull": float((fit.bestfit[i] - init[i]) / prefit[i]),
+                     "constraint": float(fit.uncertainty[i] / prefit[i])})
+    return rows
+
+
+def _ranking_rows(ranking: Any, shown: int) -> list[dict[str, Any]]:
+    impact = np.maximum.reduce([np.abs(ranking.postfit_up), np.abs(ranking.postfit_down)])
+    order = np.argsort(-impact)
+    return [{"parameter": ranking.labels[i], "bestfit": float(ranking.bestfit[i]),
+             "uncertainty": float(ranking.uncertainty[i]),
+             "prefit_up": float(ranking.prefit_up[i]),
+             "prefit_down": float(ranking.prefit_down[i]),
+             "postfit_up": float(ranking.postfit_up[i]),
+             "postfit_down": float(ranking.postfit_down[i])} for i in order[:shown]]
+
+
+def _retrying(call: Any, settings: FitSettings, what: str) -> Any:
+    """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
+    minimization does not converge."""
+    strategies = sorted({settings.minuit_strategy, 1, 2})
+    for strategy in strategies:
+        try:
+            return call(strategy=strategy)
+        except pyhf.exceptions.FailedMinimization as err:
+            failure = err
+            log.warning("%s with MINUIT strategy %d failed; retrying", what, strategy)
+    raise FitError(f"{what} failed with MINUIT strategies {strategies}: {failure}; the "
+                   "likelihood is too flat or ill-defined somewhere - check the inputs and "
+                   "the pre-fit figure") from failure
+
+
+def mle_fit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
+    """The maximum-likelihood fit: HESSE errors, MINOS on μ, saturated-model GoF.
+
+    A minimization that MINUIT does not call converged is retried with the more careful
+    strategies 1 and 2 before the fit is given up.
+    """
+    return _retrying(lambda strategy: cabinetry.fit.fit(
+        model, data, minos=[model.config.poi_name], goodness_of_fit=True, strategy=strategy),
+        settings, "the maximum-likelihood fit")
+
+
+def discovery(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
+    """Observed and expected (Asimov, μ = 1) discovery significance from q0 (μ ≥ 0)."""
+    return _retrying(lambda strategy: cabinetry.fit.significance(
+        model, data, par_bounds=_bounds_nonnegative_poi(model), strategy=strategy), settings,
+        "the discovery significance")
+
+
+def upper_limit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
+                mu_hat: float, sigma: float) -> Any:
+    """CLs upper limit (q̃μ asymptotics), observed and expected with ±1σ/±2σ."""
+    bounds = _bounds_nonnegative_poi(model)
+    high = bounds[model.config.poi_index][1]
+    # a bracket near the expected answer saves Brent steps (each one a hypotest); its lower
+    # end scales with σ: far below σ the Asimov q̃μ is ~0 and the CLs formula divides by it
+    low = max(0.05, 0.2 * sigma)
+    near = (low, min(high, max(mu_hat, 0.0) + 6.0 * sigma + 0.5))
+    for bracket in (near, (low, high)):
+        try:
+            result = _retrying(lambda strategy, bracket=bracket: cabinetry.fit.limit(
+                model, data, confidence_level=settings.confidence_level, par_bounds=bounds,
+                bracket=bracket, strategy=strategy), settings, "the CLs upper limit")
+        except ValueError:  # the limit lies outside this bracket
+            continue
+        if np.all(np.isfinite([result.observed_limit, *result.expected_limit])):
+            return result
+    raise FitError(f"no {settings.confidence_level:.0%} CL upper limit on "
+                   f"{model.config.poi_name} within {bounds[model.config.poi_index]}; widen "
+                   "fit.poi_bounds")
+
+
+def fit_workspace(spec: dict[str, Any], settings: FitSettings,
+                  data: list[float] | None = None) -> FitOutcome:
+    """Maximum-likelihood fit (MINOS on μ, saturated-model goodness of fit), pulls,
+    correlations, impacts ranking, μ scan, discovery significance and CLs upper limit.
+
+    ``data`` (main bins + auxdata) replaces the workspace's observations, e.g. for
+    Asimov or pseudo-data; by default the observed data are fitted.
+    """
+    model, observed = model_and_data(spec)
+    data = list(observed if data is None else data)
+    poi = model.config.poi_name
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 3)
+        clock = now
+
+    fit = mle_fit(model, data, settings)
+    lap("fit")
+    i_poi = model.config.poi_index
+    minos_down, minos_up = fit.minos_uncertainty.get(poi, (float("nan"), float("nan")))
+    ranking = (_retrying(lambda strategy: cabinetry.fit.ranking(
+        model, data, fit_results=fit, strategy=strategy), settings, "the impacts ranking")
+        if settings.ranking else None)
+    lap("ranking")
+    mu_hat, sigma = float(fit.bestfit[i_poi]), float(fit.uncertainty[i_poi])
+    low, high = model.config.suggested_bounds()[i_poi]
+    span = max(3.0 * sigma, 1.0)
+    scan = _retrying(lambda strategy: cabinetry.fit.scan(
+        model, data, poi, n_steps=settings.scan_points, strategy=strategy,
+        par_range=(max(low, mu_hat - span), min(high, mu_hat + span))), settings, "the μ scan")
+    lap("scan")
+    significance = discovery(model, data, settings)
+    lap("significance")
+    limit = upper_limit(model, data, settings, mu_hat, sigma)
+    lap("limit")
+    results = {
+        "seconds": seconds,
+        "poi": poi,
+        "mu_hat": mu_hat,
+        "mu_uncertainty": sigma,
+        "mu_minos": {"down": float(minos_down), "up": float(minos_up)},
+        "best_twice_nll": float(fit.best_twice_nll),
+        "goodness_of_fit": {"p_value_saturated": float(fit.goodness_of_fit)},
+        "significance": {
+            "observed": float(significance.observed_significance),
+            "expected": float(significance.expected_significance),
+            "observed_p_value": float(significance.observed_p_value),
+            "expected_p_value": float(significance.expected_p_value),
+        },
+        "limit": {
+            "confidence_level": settings.confidence_level,
+            "observed": float(limit.observed_limit),
+            "expected": float(limit.expected_limit[2]),
+            "expected_bands": {k: float(v) for k, v in zip(
+                ("minus2", "minus1", "median", "plus1", "plus2"), limit.expected_limit,
+                strict=True)},
+            "cls_scan": {"mu": np.asarray(limit.poi_values).tolist(),
+                         "observed": np.asarray(limit.observed_CLs).tolist()},
+        },
+        "parameters": [{"name": n, "bestfit": float(b), "uncertainty": float(u)}
+                       for n, b, u in zip(fit.labels, fit.bestfit, fit.uncertainty,
+                                          strict=True)],
+        "pulls": _pulls(model, fit),
+        "correlation": {"labels": list(fit.labels),
+                        "matrix": np.asarray(fit.corr_mat).round(6).tolist()},
+        "ranking": _ranking_rows(ranking, settings.ranking_shown) if ranking else [],
+        "scan": {"mu": np.asarray(scan.parameter_values).tolist(),
+                 "delta_twice_nll": np.asarray(scan.delta_nlls).tolist()},
+    }
+    return FitOutcome(results, model, data, fit, ranking, scan, limit)
+
+
+def asimov_data(model: pyhf.pdf.Model, mu: float) -> list[float]:
+    """Pre-fit Asimov data (main + auxdata) at signal strength ``mu``, nominal nuisances."""
+    pars = np.asarray(model.config.suggested_init(), dtype=np.float64)
+    pars[model.config.poi_index] = mu
+    return np.asarray(model.expected_data(pars)).tolist()

@@ -110,11 +110,13 @@ def run_process_stage(args: Any, outdir: Path, force: bool = False) -> tuple[Any
     """Processing (histograms, cutflow, features, raw-simulation plots) into
     ``<outdir>/process``; returns (config, summary with ``reused``)."""
     from workflows.cluster import ClusterSpec
-    from workflows.pipeline import prepare, run_processor
+    from workflows.fileset import DEFAULT_READ_TIMEOUT_S
+    from workflows.pipeline import checkpointer_for, prepare, run_processor
     from workflows.report import write_outputs
 
     start = time.perf_counter()
-    config, fileset, infos = prepare(args.config, args.skip_bad_files)
+    timeout_s = getattr(args, "read_timeout", DEFAULT_READ_TIMEOUT_S)
+    config, fileset, infos = prepare(args.config, args.skip_bad_files, timeout_s)
     generation = time.perf_counter() - start
     folder = Path(outdir) / PROCESS_DIR
     key = _process_key(config, fileset, not args.no_plots)
@@ -123,10 +125,21 @@ def run_process_stage(args: Any, outdir: Path, force: bool = False) -> tuple[Any
         return config, {**json.loads((folder / "summary.json").read_text()), "reused": True}
     forget(folder)
     spec = ClusterSpec(executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       batch_system=args.cluster, status=not args.quiet)
-    result = run_processor(config, fileset, infos, spec, args.chunksize)
+                       batch_system=args.cluster, status=not args.quiet,
+                       batch=config.cluster, dashboard=not getattr(args, "no_dashboard", False))
+    # finished chunks of an interrupted run are kept here and reused (workflows/checkpoints)
+    checkpoints = (None if getattr(args, "no_resume", False) else
+                   checkpointer_for(config, fileset, infos, Path(outdir) / "checkpoints"))
+    if checkpoints is not None and checkpoints.stored_chunks():
+        print(f"resuming: {checkpoints.stored_chunks()} finished chunks from "
+              f"{checkpoints.directory}", flush=True)
+    result = run_processor(config, fileset, infos, spec, args.chunksize,
+                           checkpoints=checkpoints, read_timeout_s=timeout_s)
     summary = write_outputs(result, config, folder, plots=not args.no_plots,
-                            extra={"generation_seconds": round(generation, 3)})
+                            extra={"generation_seconds": round(generation, 3),
+                                   "resumed_chunks": result.resumed_chunks})
+    if checkpoints is not None:
+        checkpoints.clear()  # the outputs are complete: the chunks are not needed again
     write_record(folder, "process", key, time.perf_counter() - start)
     return config, {**summary, "reused": False}
 

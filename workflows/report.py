@@ -123,17 +123,22 @@ def format_fit_summary(results: dict[str, Any], fit_dir: Path) -> str:
     """μ̂ ± σ (MINOS), significance obs/exp and the CLs limit obs/exp of a fit's results."""
     mu, sigma, minos = results["mu_hat"], results["mu_uncertainty"], results["mu_minos"]
     sig, lim = results["significance"], results["limit"]
-    band = lim["expected_bands"]
     cl = round(100 * lim["confidence_level"])
+    if "not_found" in lim:
+        limit_line = f"  {cl}% CL upper limit on mu: NOT FOUND - {lim['not_found']}"
+    else:
+        band = lim["expected_bands"]
+        limit_line = (
+            f"  {cl}% CL upper limit on mu: observed {lim['observed']:.2f}, expected "
+            f"{lim['expected']:.2f} (-1s {band['minus1']:.2f}, +1s {band['plus1']:.2f}; "
+            f"-2s {band['minus2']:.2f}, +2s {band['plus2']:.2f})")
     reused = " (reused: inputs and settings unchanged)" if results.get("reused") else ""
     lines = [
         f"fit of {results['region']} ({results['luminosity_fb']:g} fb^-1): {fit_dir}{reused}",
         f"  mu = {mu:.3f} +/- {sigma:.3f}  (MINOS {minos['down']:+.3f} / {minos['up']:+.3f})",
         f"  significance: observed {sig['observed']:.2f} sigma, expected {sig['expected']:.2f}"
         " sigma",
-        f"  {cl}% CL upper limit on mu: observed {lim['observed']:.2f}, expected "
-        f"{lim['expected']:.2f} (-1s {band['minus1']:.2f}, +1s {band['plus1']:.2f}; "
-        f"-2s {band['minus2']:.2f}, +2s {band['plus2']:.2f})",
+        limit_line,
         f"  goodness of fit (saturated model): p = "
         f"{results['goodness_of_fit']['p_value_saturated']:.3f}",
     ]

@@ -55,9 +55,10 @@ def fit_figures(outcome: FitOutcome, folder: Path, luminosity_fb: float, edges: 
                 outcome.fit, pruning_threshold=0.05, save_figure=False, close_figure=False),
             "scan": cabinetry.visualize.scan(outcome.scan, save_figure=False,
                                              close_figure=False),
-            "cls": cabinetry.visualize.limit(outcome.limit, save_figure=False,
-                                             close_figure=False),
         }
+        if outcome.limit is not None:  # None: no limit within the POI bounds (results.json)
+            drawn["cls"] = cabinetry.visualize.limit(outcome.limit, save_figure=False,
+                                                     close_figure=False)
         if outcome.ranking is not None:
             drawn["ranking"] = cabinetry.visualize.ranking(
                 outcome.ranking, max_pars=ranking_shown, save_figure=False, close_figure=False)

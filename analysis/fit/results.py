@@ -170,7 +170,21 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     lap("scan")
     significance = discovery(model, data, settings)
     lap("significance")
-    limit = upper_limit(model, data, settings, mu_hat, sigma)
+    try:
+        limit = upper_limit(model, data, settings, mu_hat, sigma)
+        limit_numbers = {
+            "confidence_level": settings.confidence_level,
+            "observed": float(limit.observed_limit),
+            "expected": float(limit.expected_limit[2]),
+            "expected_bands": {k: float(v) for k, v in zip(
+                ("minus2", "minus1", "median", "plus1", "plus2"), limit.expected_limit,
+                strict=True)},
+            "cls_scan": {"mu": np.asarray(limit.poi_values).tolist(),
+                         "observed": np.asarray(limit.observed_CLs).tolist()},
+        }
+    except FitError as err:  # μ̂, significance and the rest stand; the gap is said loudly
+        limit, limit_numbers = None, {"confidence_level": settings.confidence_level,
+                                      "not_found": str(err)}
     lap("limit")
     results = {
         "seconds": seconds,
@@ -186,16 +200,7 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
             "observed_p_value": float(significance.observed_p_value),
             "expected_p_value": float(significance.expected_p_value),
         },
-        "limit": {
-            "confidence_level": settings.confidence_level,
-            "observed": float(limit.observed_limit),
-            "expected": float(limit.expected_limit[2]),
-            "expected_bands": {k: float(v) for k, v in zip(
-                ("minus2", "minus1", "median", "plus1", "plus2"), limit.expected_limit,
-                strict=True)},
-            "cls_scan": {"mu": np.asarray(limit.poi_values).tolist(),
-                         "observed": np.asarray(limit.observed_CLs).tolist()},
-        },
+        "limit": limit_numbers,
         "parameters": [{"name": n, "bestfit": float(b), "uncertainty": float(u)}
                        for n, b, u in zip(fit.labels, fit.bestfit, fit.uncertainty,
                                           strict=True)],

@@ -93,8 +93,8 @@ def test_cli_run_writes_every_output(small_config, tmp_path, capsys):
     results = json.loads((fit / "results.json").read_text())
     assert results["mu_uncertainty"] > 0
     limit = results["limit"]
-    # found, or a loud reason naming the bounds searched (never a silent gap)
-    assert limit.get("observed", 0) > 0 or "within" in limit["not_found"], limit
+    # found, or the reason recorded (this small sample barely constrains mu; never a silent gap)
+    assert limit.get("observed", 0) > 0 or "upper limit" in limit["not_found"], limit
     assert results["mu_minos"]["down"] < 0 < results["mu_minos"]["up"]
     assert run["result"]["mu_hat"] == results["mu_hat"]
     workspace = pyhf.Workspace(json.loads((fit / "workspace.json").read_text()))

@@ -43,8 +43,9 @@ class FitSettings(BaseModel):
         "yield (on any bin of the unit-area shape) is below this is dropped")
     confidence_level: float = Field(0.95, gt=0, lt=1)
     poi_bounds: tuple[float, float] = Field(
-        (-300.0, 500.0), description="allowed range of μ: wide, since at 1 fb^-1 the SR holds "
-        "~2 signal events over ~3500 background and σ(μ) is tens")
+        (-300.0, 3000.0), description="allowed range of μ: wide, since at 1 fb^-1 the SR holds "
+        "~2 signal events over ~3500 background and σ(μ) is 60-180 (the limit search needs "
+        "room above μ̂ + 2σ)")
     ranking_shown: int = Field(20, ge=1, description="nuisance parameters in the ranking plot")
     scan_points: int = Field(21, ge=3, description="points of the likelihood scan of μ")
     minuit_strategy: Literal[0, 1, 2] = Field(

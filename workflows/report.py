@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from analysis.config import AnalysisConfig
 from analysis.plots import plot_all
+from common.timing import Laps
 from processors.compat import format_inputs, inputs_summary
 from workflows.outputs import (
     staged_output,
@@ -27,14 +27,8 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
     Written into a staging folder that replaces ``outdir`` only once everything is there.
     """
     out = result.output
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 3)
-        clock = now
+    laps = Laps()
+    seconds, lap = laps.seconds, laps.lap
 
     with staged_output(outdir) as stage:
         n_hists = write_histograms_root(out["hists"], stage / "histograms.root")

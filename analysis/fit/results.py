@@ -9,7 +9,6 @@ starts from, while cabinetry's Brent search takes ``confidence_level`` throughou
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import pyhf
 
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
+from common.timing import Laps
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +144,8 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     model, observed = model_and_data(spec)
     data = list(observed if data is None else data)
     poi = model.config.poi_name
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 3)
-        clock = now
+    laps = Laps()
+    seconds, lap = laps.seconds, laps.lap
 
     fit = mle_fit(model, data, settings)
     lap("fit")

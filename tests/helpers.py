@@ -40,3 +40,18 @@ def real_files_config(nanoaod_dir: Path, **overrides: Any) -> AnalysisConfig:
     }
     data.update(overrides)
     return parse_config(data)
+
+
+def tt_file_inputs(nanoaod_dir: Path, path: str | None = None, ht_min: float = 0.0,
+                   **fileset_options: Any) -> tuple[AnalysisConfig, Any, dict]:
+    """(config, fileset, infos) of one tt̄ dataset on ``path`` (default: the real
+    ``nano_tt_v12.root``) with a loose preselection, for runs of the processor."""
+    from workflows.fileset import build_fileset
+    from workflows.pipeline import dataset_infos
+
+    path = path or str(nanoaod_dir / "nano_tt_v12.root")
+    tt = {"process": "ttbar", "kind": "mc", "era": "2022", "xsec_pb": 834.0, "files": [path]}
+    config = real_files_config(nanoaod_dir, datasets={"tt": tt},
+                               preselection={"ht_min": ht_min, "n_jets_min": 0, "n_b_min": 0})
+    fileset = build_fileset(config, {"tt": [path]}, skip_bad_files=False, **fileset_options)
+    return config, fileset, dataset_infos(config, fileset, nanoaod_dir)

@@ -13,10 +13,9 @@ import pytest
 
 from analysis.cluster_settings import ClusterSettings
 from common.exceptions import ConfigError
-from tests.helpers import real_files_config
+from tests.helpers import tt_file_inputs
 from workflows.cluster import ClusterSpec, batch_cluster, jobqueue_arguments
-from workflows.fileset import build_fileset
-from workflows.pipeline import dataset_infos, run_processor
+from workflows.pipeline import run_processor
 
 SITE = {
     "cores": 4, "processes": 2, "memory": "8GB", "disk": "10GB", "queue": "short",
@@ -113,13 +112,7 @@ def external_scheduler(tmp_path):
 @pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")
 def test_existing_scheduler_gives_the_histograms_of_the_iterative_run(
         nanoaod_dir, external_scheduler) -> None:
-    tt = {"process": "ttbar", "kind": "mc", "era": "2022", "xsec_pb": 834.0,
-          "files": [str(nanoaod_dir / "nano_tt_v12.root")]}
-    config = real_files_config(nanoaod_dir, datasets={"tt": tt},
-                               preselection={"ht_min": 0, "n_jets_min": 0, "n_b_min": 0})
-    files = {name: ds.files for name, ds in config.datasets.items()}
-    fileset = build_fileset(config, files, skip_bad_files=False)
-    infos = dataset_infos(config, fileset, nanoaod_dir)
+    config, fileset, infos = tt_file_inputs(nanoaod_dir)
     local = run_processor(config, fileset, infos, ClusterSpec("iterative", status=False), 50)
     remote = run_processor(config, fileset, infos,
                            ClusterSpec("dask", scheduler=external_scheduler, status=False), 50)

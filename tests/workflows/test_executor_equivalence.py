@@ -5,22 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import real_files_config
+from tests.helpers import tt_file_inputs
 from workflows.cluster import ClusterSpec
-from workflows.fileset import build_fileset
-from workflows.pipeline import dataset_infos, run_processor
+from workflows.pipeline import run_processor
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Missing cross-reference:RuntimeWarning"),
               pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")]
 
 
 def test_iterative_futures_and_dask_with_other_chunks_and_workers_agree(nanoaod_dir):
-    path = str(nanoaod_dir / "nano_tt_v12.root")
-    tt = {"process": "ttbar", "kind": "mc", "era": "2022", "xsec_pb": 834.0, "files": [path]}
-    config = real_files_config(nanoaod_dir, datasets={"tt": tt},
-                               preselection={"ht_min": 0, "n_jets_min": 0, "n_b_min": 0})
-    fileset = build_fileset(config, {"tt": [path]}, skip_bad_files=False)
-    infos = dataset_infos(config, fileset, nanoaod_dir)
+    config, fileset, infos = tt_file_inputs(nanoaod_dir)
     runs = {
         "iterative, 1 chunk": (ClusterSpec("iterative", status=False), 200),
         "iterative, 8 chunks": (ClusterSpec("iterative", status=False), 25),

@@ -12,10 +12,9 @@ import pytest
 
 from common.exceptions import IncompleteRunError, InputFileError
 from processors.fourtops import FourTopsProcessor
-from tests.helpers import real_files_config
+from tests.helpers import tt_file_inputs
 from workflows.cluster import ClusterSpec
-from workflows.fileset import build_fileset
-from workflows.pipeline import dataset_infos, run_processor
+from workflows.pipeline import run_processor
 
 TIMEOUT_S = 2.0
 pytestmark = [pytest.mark.filterwarnings("ignore:Missing cross-reference:RuntimeWarning"),
@@ -90,12 +89,7 @@ def served(nanoaod_dir):
 
 
 def _setup(nanoaod_dir: Path, path: str):
-    tt = {"process": "ttbar", "kind": "mc", "era": "2022", "xsec_pb": 834.0, "files": [path]}
-    config = real_files_config(nanoaod_dir, datasets={"tt": tt},
-                               preselection={"ht_min": 0, "n_jets_min": 0, "n_b_min": 0})
-    fileset = build_fileset(config, {"tt": [path]}, skip_bad_files=False,
-                            read_timeout_s=TIMEOUT_S)
-    return config, fileset, dataset_infos(config, fileset, nanoaod_dir)
+    return tt_file_inputs(nanoaod_dir, path, read_timeout_s=TIMEOUT_S)
 
 
 def test_a_file_over_http_gives_the_histograms_of_the_local_copy(nanoaod_dir, served):

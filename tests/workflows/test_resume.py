@@ -9,10 +9,9 @@ import pytest
 
 from common.exceptions import IncompleteRunError
 from processors.fourtops import FourTopsProcessor
-from tests.helpers import real_files_config
+from tests.helpers import tt_file_inputs
 from workflows.cluster import ClusterSpec
-from workflows.fileset import build_fileset
-from workflows.pipeline import checkpointer_for, dataset_infos, run_processor
+from workflows.pipeline import checkpointer_for, run_processor
 
 CHUNK = 25  # nano_tt_v12.root has 200 events: 8 chunks
 
@@ -41,12 +40,7 @@ class FlakyProcessor(FourTopsProcessor):
 
 
 def _setup(nanoaod_dir: Path, ht_min: float = 0.0):
-    tt = {"process": "ttbar", "kind": "mc", "era": "2022", "xsec_pb": 834.0,
-          "files": [str(nanoaod_dir / "nano_tt_v12.root")]}
-    config = real_files_config(nanoaod_dir, datasets={"tt": tt},
-                               preselection={"ht_min": ht_min, "n_jets_min": 0, "n_b_min": 0})
-    fileset = build_fileset(config, {"tt": tt["files"]}, skip_bad_files=False)
-    return config, fileset, dataset_infos(config, fileset, nanoaod_dir)
+    return tt_file_inputs(nanoaod_dir, ht_min=ht_min)
 
 
 def _run(config, fileset, infos, log, die_at=None, checkpoints=None):

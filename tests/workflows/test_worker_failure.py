@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from processors.fourtops import FourTopsProcessor
-from tests.helpers import real_files_config
+from tests.helpers import tt_file_inputs
 from workflows.cluster import ClusterSpec
-from workflows.fileset import build_fileset
-from workflows.pipeline import dataset_infos, run_processor
+from workflows.pipeline import run_processor
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Missing cross-reference:RuntimeWarning"),
               pytest.mark.filterwarnings("ignore:Branch .* already exists:RuntimeWarning")]
@@ -36,12 +35,7 @@ def test_killed_worker_is_survived_with_identical_histograms(nanoaod_dir, tmp_pa
                                                              monkeypatch):
     import workflows.pipeline as pipeline
 
-    path = str(nanoaod_dir / "nano_tt_v12.root")
-    tt = {"process": "ttbar", "kind": "mc", "era": "2022", "xsec_pb": 834.0, "files": [path]}
-    config = real_files_config(nanoaod_dir, datasets={"tt": tt},
-                               preselection={"ht_min": 0, "n_jets_min": 0, "n_b_min": 0})
-    fileset = build_fileset(config, {"tt": [path]}, skip_bad_files=False)
-    infos = dataset_infos(config, fileset, nanoaod_dir)
+    config, fileset, infos = tt_file_inputs(nanoaod_dir)
     reference = run_processor(config, fileset, infos, ClusterSpec("iterative", status=False), 25)
 
     marker = tmp_path / "killed"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from common.exceptions import GeneratorError
-from simulation.mc import generate_filtered, write_mc
+from simulation.mc import Written, generate_filtered, write_mc
 from simulation.memory import generation_allocator
 from simulation.settings import MC_PROCESSES, GeneratorSettings, SampleSpec
 from simulation.truth import generate_data, write_certified_lumi_json
@@ -34,12 +34,27 @@ def _key(spec: SampleSpec, settings: GeneratorSettings, luminosity_fb: float) ->
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _step(events: int, sumw: float) -> dict[str, float]:
+    return {"events": int(events), "weighted": float(sumw)}
+
+
+def generator_cutflow(out_dir: Path, process: str) -> dict[str, dict[str, float]] | None:
+    """Events and Σ genWeight generated, passing the generator filter and written (after
+    the skim) of an MC sample in ``out_dir``, from its manifest; None without one (data,
+    or a sample from before these were recorded)."""
+    manifest = Path(out_dir) / f"{process}.manifest.json"
+    if not manifest.is_file():
+        return None
+    return json.loads(manifest.read_text()).get("cutflow")
+
+
 def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
                      settings: GeneratorSettings | None = None) -> list[Path]:
     """Generate (or reuse) the NanoAOD files of one sample; returns their paths.
 
     Files are ``<out_dir>/<process>_<NNN>.root``; ``<out_dir>/<process>.manifest.json``
-    records the spec, settings and code version. When it matches and all files exist,
+    records the spec, settings and code version (and, for MC, the generator's cutflow:
+    :func:`generator_cutflow`). When it matches and all files exist,
     nothing is regenerated. For pseudodata/truth_background, ``luminosity_fb`` is the
     certified luminosity and ``<out_dir>/certified_lumi.json`` is written beside them;
     for MC it only enters the manifest (weights are xsec*lumi*genWeight/sumw downstream).
@@ -67,9 +82,14 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
         if spec.process in MC_PROCESSES:
             rng = np.random.default_rng(seed_seq.spawn(1)[0])
             gen = generate_filtered(rng, spec.process, spec.n_events, settings)
+            written = Written()
             paths = write_mc(gen, spec.process, out_dir, spec.process, spec.n_files,
-                             seed_seq.spawn(2)[1], settings)
-            info = {"n_generated": gen.n_generated, "genEventSumw": gen.sumw}
+                             seed_seq.spawn(2)[1], settings, written)
+            info = {"n_generated": gen.n_generated, "genEventSumw": gen.sumw,
+                    "cutflow": {"generated": _step(gen.n_generated, gen.sumw),
+                                "generator_filter": _step(gen.table.n_events,
+                                                          float(gen.gen_weight.sum())),
+                                "generator_skim": _step(written.events, written.sumw)}}
         else:
             paths = generate_data(spec.process, out_dir, spec.process, spec.n_files,
                                   spec.seed, luminosity_fb, settings, spec.truth,

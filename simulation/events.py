@@ -20,7 +20,7 @@ from simulation.detector import (
 )
 from simulation.fatjets import fatjets
 from simulation.partons import PartonTable
-from simulation.settings import GeneratorSettings
+from simulation.settings import GeneratorSettings, SkimSettings
 
 
 @dataclass
@@ -74,6 +74,21 @@ def _genjets(true_jets: dict, pt_min: float) -> tuple[dict[str, np.ndarray], np.
     return cols, rank
 
 
+def _passes_jet_skim(jets: dict, skim: SkimSettings, btag_wp: float) -> np.ndarray:
+    """Events with enough jets, b tags and HT to pass the preselection (see SkimSettings)."""
+    good = jets["valid"] & (jets["pt"] > skim.jet_pt_min) & (
+        np.abs(jets["eta"]) < skim.jet_abs_eta_max)
+    tagged = good & (jets["btagDeepFlavB"] > btag_wp)
+    return ((good.sum(axis=1) >= skim.min_jets) & (tagged.sum(axis=1) >= skim.min_btags)
+            & ((jets["pt"] * good).sum(axis=1) >= skim.min_ht))
+
+
+def _take(rows: np.ndarray, t: PartonTable, prep: dict, true_jets: dict, jets: dict) -> tuple:
+    """The events ``rows`` (a mask) of the parton table and its jet-level arrays."""
+    return (t.take(rows), prepared_rows(prep, rows), {k: v[rows] for k, v in true_jets.items()},
+            {k: v[rows] for k, v in jets.items()})
+
+
 def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: GeneratorSettings,
                  *, is_data: bool, gen_weight: np.ndarray | None = None,
                  skim: tuple[float, int] | None = None) -> EventBlock:
@@ -82,27 +97,34 @@ def build_events(rng: np.random.Generator, t: PartonTable, process: str, s: Gene
     ``gen_weight`` (MC only) are the weights drawn at parton level, so the file's
     genEventSumw over all generated events is consistent with the events kept.
     ``skim = (min_ht, min_jets)`` keeps only events with reco HT and jet count (pT > 30,
-    |eta| < 2.4) above these; ``EventBlock.kept`` then tells which input events remain.
+    |eta| < 2.4) above these, and ``s.skim`` (:class:`SkimSettings`) only events that can
+    pass the preselection; ``EventBlock.kept`` then tells which input events remain.
     """
     det = s.detector
     prep = prepare_partons(t)  # shared by the AK4 and AK8 clustering
     true_jets = cluster_partons(t, det.jet_cone_dr, prep)
     jets = reco_jets(rng, true_jets, det)
+    # drawn for every event before any skim: an event's trigger bits and jets do not depend
+    # on which other events are kept
+    trig = eventinfo.triggers(rng, jets, det)
     kept = np.ones(t.n_events, bool)
     if skim is not None:
         good = jets["valid"] & (jets["pt"] > 30.0) & (np.abs(jets["eta"]) < 2.4)
         kept = ((jets["pt"] * good).sum(axis=1) >= skim[0]) & (good.sum(axis=1) >= skim[1])
-        t = t.take(kept)
-        prep = prepared_rows(prep, kept)
-        true_jets = {k: v[kept] for k, v in true_jets.items()}
-        jets = {k: v[kept] for k, v in jets.items()}
+    if s.skim is not None:
+        kept &= _passes_jet_skim(jets, s.skim, det.btag_wp)
+        if s.skim.require_trigger:
+            kept &= np.logical_or.reduce(list(trig.values()))
+    if not kept.all():  # the rest is simulated for the kept events only
+        t, prep, true_jets, jets = _take(kept, t, prep, true_jets, jets)
+        trig = {k: v[kept] for k, v in trig.items()}
         if gen_weight is not None:
             gen_weight = gen_weight[kept]
     n = t.n_events
     ele = leptons(rng, t, jets, det, 11)
     mu = leptons(rng, t, jets, det, 13)
     out = EventBlock(kept=kept)
-    out.flat.update(eventinfo.triggers(rng, jets, det))
+    out.flat.update(trig)
     pu = eventinfo.pileup(rng, n, det)
     out.flat.update({k: v for k, v in pu.items() if not (is_data and k.startswith("Pileup"))})
     jet_fields = ["pt", "eta", "phi", "mass", "rawFactor", "area", "btagDeepFlavB", "jetId",

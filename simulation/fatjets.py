@@ -6,7 +6,9 @@ spread shrinking with momentum fraction); soft radiation / underlying event adds
 candidates over the whole jet. So a hadronic top gives a three-prong jet, a W two-prong,
 and a QCD parton one-prong. Only constituents of stored AK8 jets are written to PFCands,
 at most ``max_fatjet_constituents`` (100) per jet, hardest first; FatJet_nConstituents
-is the number stored, so coffea can link ``FatJet`` to its ``FatJetPFCands``.
+is that number. With ``pfcands_fatjet_pt_min`` only the jets above it (those the boosted
+tagger reads) get PF candidates; the others keep their FatJet branches, computed from the
+same constituents.
 
 msoftdrop: soft drop (z_cut = 0.1, beta = 0) applied at the prong level: prongs (one per
 parton) carrying less than 10 % of the jet pT and all soft candidates are dropped.
@@ -103,11 +105,20 @@ def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings,
            "area": rng.normal(2.0, 0.05, n_fj), "jetId": np.full(n_fj, 6),
            "hadronFlavour": hflav, "nConstituents": np.minimum(n_const, 255),
            "nBHadrons": nb.astype(int)}
-    n_c_ev = np.bincount(rows, weights=n_const, minlength=n_ev).astype(np.int64)
     names = ("pt", "eta", "phi", "mass", "charge", "pdgId", "d0", "dz", "puppiWeight")
     pfc = dict(zip(names, pf, strict=True))
+    jet_idx, cand_idx = c_link[0], c_link[1]
+    if s.pfcands_fatjet_pt_min is not None:  # only the jets the boosted tagger looks at
+        seen = fat["pt"] > s.pfcands_fatjet_pt_min
+        write = np.repeat(seen, n_const)
+        pfc = {k: v[write] for k, v in pfc.items()}
+        jet_idx = jet_idx[write]
+        # renumber the candidates within each event (they stay in their order)
+        _, cand_idx = position_in_event(np.repeat(rows, n_const)[write], n_ev)
+        n_const = np.where(seen, n_const, 0)
+    n_c_ev = np.bincount(rows, weights=n_const, minlength=n_ev).astype(np.int64)
     pfc["counts"] = n_c_ev
-    link = {"pt": pfc["pt"], "jetIdx": c_link[0], "pFCandsIdx": c_link[1], "counts": n_c_ev}
+    link = {"pt": pfc["pt"], "jetIdx": jet_idx, "pFCandsIdx": cand_idx, "counts": n_c_ev}
     return {"FatJet": fat, "fat_counts": n_fj_ev, "PFCands": pfc, "FatJetPFCands": link}
 
 

@@ -88,21 +88,39 @@ def split(n: int, n_files: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
+@dataclass
+class Written:
+    """Events (and their Σ genWeight) that the generator-level skim let through."""
+
+    events: int = 0
+    sumw: float = 0.0
+
+    def add(self, block: EventBlock) -> EventBlock:
+        """Count a block's events; returns it (for use inside a generator expression)."""
+        self.events += len(block.flat["event"])
+        self.sumw += float(np.sum(block.flat["genWeight"], dtype=np.float64))
+        return block
+
+
 def write_mc(gen: Generated, process: str, out_dir: Path, stem: str, n_files: int,
-             seed_seq: np.random.SeedSequence, s: GeneratorSettings) -> list[Path]:
+             seed_seq: np.random.SeedSequence, s: GeneratorSettings,
+             written: Written | None = None) -> list[Path]:
     """Detector-simulate and write kept MC events into ``n_files`` files (more when a file
     would exceed ``s.max_events_per_file``).
 
     Runs.genEventCount/Sumw are shared out in proportion to the events in each file so
-    that their sum over the files is the sample total.
+    that their sum over the files is the sample total (all generated events, also those
+    the skim, ``s.skim``, does not write). ``written`` counts the events written.
     """
     paths = []
+    written = written if written is not None else Written()
     n = gen.table.n_events
     n_files = files_needed(n, n_files, s.max_events_per_file)
     children = seed_seq.spawn(n_files)
     for i, (a, b) in enumerate(split(n, n_files)):
         rng = np.random.default_rng(children[i])
-        blocks = (_mc_block(rng, gen, c0, c1, process, s) for c0, c1 in chunks(a, b))
+        blocks = (written.add(_mc_block(rng, gen, c0, c1, process, s))
+                  for c0, c1 in chunks(a, b))
         fa, fb = (a / n, b / n) if n else (i / n_files, (i + 1) / n_files)
         count = round(gen.n_generated * fb) - round(gen.n_generated * fa)
         runs = {"run": [1], "genEventCount": [count],
@@ -113,11 +131,12 @@ def write_mc(gen: Generated, process: str, out_dir: Path, stem: str, n_files: in
 
 def _mc_block(rng: np.random.Generator, gen: Generated, a: int, b: int, process: str,
               s: GeneratorSettings) -> EventBlock:
-    """Kept events a..b-1 detector-simulated, with run, lumi block and event numbers."""
+    """Kept events a..b-1 detector-simulated, with run, lumi block and event numbers
+    (those the skim removes leave gaps in the numbering, as in a real skim)."""
     block = build_events(rng, gen.table.take(np.arange(a, b)), process, s, is_data=False,
                          gen_weight=gen.gen_weight[a:b])
-    ev = np.arange(a, b, dtype=np.uint64) + 1
-    block.flat["run"] = np.ones(b - a, np.uint32)
+    ev = (np.arange(a, b, dtype=np.uint64) + 1)[block.kept]
+    block.flat["run"] = np.ones(len(ev), np.uint32)
     block.flat["luminosityBlock"] = (1 + (ev - 1) // s.events_per_lumiblock).astype(np.uint32)
     block.flat["event"] = ev
     return block

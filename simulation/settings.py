@@ -119,6 +119,27 @@ class DetectorSettings(_Frozen):
     pileup_mean: float = Field(32.0, description="mean true interactions per crossing [PU]")
 
 
+class SkimSettings(_Frozen):
+    """Generator-level skim: events that can never pass the analysis preselection (HT >= 700
+    GeV, >= 6 jets of pT > 30 GeV and |eta| < 2.4, >= 2 b tags, the trigger OR) are not
+    written.
+
+    Cuts are on the stored (calibrated) AK4 jets, looser than the preselection by more than
+    any jet variation moves them: JES Total is <= 4 % at 30 GeV and JER up moves a matched
+    jet by <= 4 % (corrections/make_jerc.py), so a 25 GeV jet cannot reach 30 GeV and an HT
+    of 630 GeV (jets above 25 GeV) cannot reach 700. The b-tag score and the trigger bits do
+    not vary. ``workflows.pipeline.check_generator_skim`` refuses an analysis config whose
+    preselection is looser than the skim.
+    """
+
+    jet_pt_min: float = Field(25.0, ge=0, description="jets counted above this pT, GeV")
+    jet_abs_eta_max: float = Field(2.4, gt=0, description="jets counted within this |eta|")
+    min_jets: int = Field(6, ge=0, description="at least this many such jets")
+    min_btags: int = Field(2, ge=0, description="at least this many with btagDeepFlavB > WP")
+    min_ht: float = Field(630.0, ge=0, description="scalar pT sum of such jets, GeV")
+    require_trigger: bool = Field(True, description="the OR of the emulated HLT paths")
+
+
 class GeneratorSettings(_Frozen):
     """All generator parameters; pass to :func:`simulation.generate_dataset`."""
 
@@ -162,6 +183,15 @@ class GeneratorSettings(_Frozen):
         100, description="PF candidates stored per AK8 jet (PFNano-style cap)"
     )
     fatjet_pt_min: float = Field(170.0, description="AK8 jets stored above this pT")
+    pfcands_fatjet_pt_min: float | None = Field(
+        None, ge=0,
+        description="PF candidates written only for AK8 jets above this pT (the boosted "
+                    "tagger's threshold); None: for every stored AK8 jet, as PFNano does",
+    )
+    skim: SkimSettings | None = Field(
+        None, description="generator-level skim below the preselection (None: write every "
+                          "event passing the generator filter)",
+    )
     events_per_lumiblock: int = Field(1000, description="MC luminosityBlock granularity")
     max_events_per_file: int = Field(
         150_000, gt=0,
@@ -236,7 +266,10 @@ class SampleSpec(_Frozen):
 
     process: Process
     n_events: int = Field(
-        10_000, ge=0, description="events written (MC); ignored for pseudodata/truth_background"
+        10_000, ge=0,
+        description="events passing the generator filter, all simulated (MC; with "
+                    "GeneratorSettings.skim only those passing the skim are written); ignored "
+                    "for pseudodata/truth_background",
     )
     seed: int = Field(1, ge=0)
     n_files: int = Field(1, ge=1)

@@ -24,6 +24,11 @@ from workflows.fileset import (
     build_fileset,
     is_timeout,
 )
+from workflows.generation import (
+    check_generator_skim,
+    generator_cutflows,
+    with_generator_steps,
+)
 
 PB_TIMES_INVFB = 1000.0  # 1 pb × 1 fb⁻¹ = 1000 events
 
@@ -210,6 +215,8 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
             raise _stopped(err, read_timeout_s, remote) from err
     seconds = time.perf_counter() - start
     _check_complete(output, fileset)
+    # the events the generator's skim did not write, in front of the processor's steps
+    output["cutflow"] = with_generator_steps(output["cutflow"], generator_cutflows(config))
     return RunResult(output, fileset, seconds, fileset.total_entries, infos,
                      resumed_chunks=resumed)
 
@@ -219,6 +226,7 @@ def prepare(config_path: str | Path | None, skip_bad_files: bool,
             ) -> tuple[AnalysisConfig, Fileset, dict[str, DatasetInfo]]:
     """Load the config, make or find the inputs, check them and compute normalizations."""
     config = load_config(config_path)
+    check_generator_skim(config)
     config_dir = Path(config_path).resolve().parent if config_path else _default_dir()
     files = input_files(config, config_dir)
     fileset = build_fileset(config, files, skip_bad_files, read_timeout_s)

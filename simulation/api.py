@@ -12,7 +12,7 @@ from common.exceptions import GeneratorError
 from simulation.mc import Written, generate_filtered, write_mc
 from simulation.memory import generation_allocator
 from simulation.settings import MC_PROCESSES, GeneratorSettings, SampleSpec
-from simulation.truth import generate_data, write_certified_lumi_json
+from simulation.slices import generate_data_slices
 
 _PROCESS_IDS = {p: i for i, p in enumerate(MC_PROCESSES + ("pseudodata", "truth_background"))}
 
@@ -49,7 +49,8 @@ def generator_cutflow(out_dir: Path, process: str) -> dict[str, dict[str, float]
 
 
 def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
-                     settings: GeneratorSettings | None = None) -> list[Path]:
+                     settings: GeneratorSettings | None = None, processes: int = 1
+                     ) -> list[Path]:
     """Generate (or reuse) the NanoAOD files of one sample; returns their paths.
 
     Files are ``<out_dir>/<process>_<NNN>.root``; ``<out_dir>/<process>.manifest.json``
@@ -58,6 +59,8 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
     nothing is regenerated. For pseudodata/truth_background, ``luminosity_fb`` is the
     certified luminosity and ``<out_dir>/certified_lumi.json`` is written beside them;
     for MC it only enters the manifest (weights are xsec*lumi*genWeight/sumw downstream).
+    Pseudo-data above ``settings.data_slice_fb`` are made in slices
+    (:mod:`simulation.slices`), ``processes`` at a time (the files do not depend on it).
     """
     settings = settings or GeneratorSettings()
     if luminosity_fb <= 0:
@@ -91,10 +94,10 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
                                                           float(gen.gen_weight.sum())),
                                 "generator_skim": _step(written.events, written.sumw)}}
         else:
-            paths = generate_data(spec.process, out_dir, spec.process, spec.n_files,
-                                  spec.seed, luminosity_fb, settings, spec.truth,
-                                  spec.signal_strength)
-            write_certified_lumi_json(out_dir / "certified_lumi.json", luminosity_fb, spec.truth)
+            paths, lumi_json = generate_data_slices(
+                spec.process, out_dir, spec.n_files, spec.seed, luminosity_fb, settings,
+                spec.truth, spec.signal_strength, processes)
+            (out_dir / "certified_lumi.json").write_text(json.dumps(lumi_json, indent=1))
             info = {}
     manifest.write_text(json.dumps({"key": key, "spec": spec.model_dump(mode="json"),
                                     "luminosity_fb": luminosity_fb,

@@ -188,6 +188,10 @@ class GeneratorSettings(_Frozen):
         description="PF candidates written only for AK8 jets above this pT (the boosted "
                     "tagger's threshold); None: for every stored AK8 jet, as PFNano does",
     )
+    write_link_pt: bool = Field(
+        True, description="write FatJetPFCands_pt, PFNano's copy of PFCands_pt (the analysis "
+                          "does not read it; about 12 % of a pseudo-data file)",
+    )
     skim: SkimSettings | None = Field(
         None, description="generator-level skim below the preselection (None: write every "
                           "event passing the generator filter)",
@@ -197,6 +201,12 @@ class GeneratorSettings(_Frozen):
         150_000, gt=0,
         description="more files than asked for when needed: a file's events are simulated "
                     "in memory at once (150k events before the data skim: about 3.5 GB)",
+    )
+    data_slice_fb: float = Field(
+        2.0, gt=0,
+        description="pseudo-data above this luminosity are made in independent slices of at "
+                    "most this much (simulation.slices): memory holds one slice's partons "
+                    "(about 1.5 GB per fb^-1)",
     )
     processes: dict[str, ProcessSettings] = Field(default_factory=_default_processes)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)

@@ -65,8 +65,10 @@ class RunResult:
         return self.fileset.bad_files
 
 
-def input_files(config: AnalysisConfig, config_dir: Path) -> dict[str, list[str]]:
-    """The files of every dataset, generating (or reusing cached) synthetic samples."""
+def input_files(config: AnalysisConfig, config_dir: Path, processes: int = 1
+                ) -> dict[str, list[str]]:
+    """The files of every dataset, generating (or reusing cached) synthetic samples
+    (pseudo-data of a large luminosity in slices, ``processes`` at a time)."""
     from simulation import generate_dataset
 
     files: dict[str, list[str]] = {}
@@ -79,7 +81,7 @@ def input_files(config: AnalysisConfig, config_dir: Path) -> dict[str, list[str]
         else:
             paths = generate_dataset(ds.generator, cache / name,
                                      luminosity_fb=config.luminosity_fb,
-                                     settings=config.generator)
+                                     settings=config.generator, processes=processes)
             files[name] = [str(p) for p in paths]
     return files
 
@@ -222,13 +224,13 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
 
 
 def prepare(config_path: str | Path | None, skip_bad_files: bool,
-            read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+            read_timeout_s: float = DEFAULT_READ_TIMEOUT_S, generation_processes: int = 1,
             ) -> tuple[AnalysisConfig, Fileset, dict[str, DatasetInfo]]:
     """Load the config, make or find the inputs, check them and compute normalizations."""
     config = load_config(config_path)
     check_generator_skim(config)
     config_dir = Path(config_path).resolve().parent if config_path else _default_dir()
-    files = input_files(config, config_dir)
+    files = input_files(config, config_dir, generation_processes)
     fileset = build_fileset(config, files, skip_bad_files, read_timeout_s)
     return config, fileset, dataset_infos(config, fileset, config_dir)
 

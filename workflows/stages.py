@@ -116,7 +116,11 @@ def run_process_stage(args: Any, outdir: Path, force: bool = False) -> tuple[Any
 
     start = time.perf_counter()
     timeout_s = getattr(args, "read_timeout", DEFAULT_READ_TIMEOUT_S)
-    config, fileset, infos = prepare(args.config, args.skip_bad_files, timeout_s)
+    # a large luminosity's pseudo-data are generated in slices, one per local worker
+    local = getattr(args, "scheduler", None) is None and getattr(args, "cluster", None) is None
+    processes = (getattr(args, "workers", None) or 1) if local else 1
+    config, fileset, infos = prepare(args.config, args.skip_bad_files, timeout_s,
+                                     generation_processes=processes)
     generation = time.perf_counter() - start
     folder = Path(outdir) / PROCESS_DIR
     key = _process_key(config, fileset, not args.no_plots)

@@ -119,6 +119,8 @@ def fatjets(rng: np.random.Generator, t: PartonTable, s: GeneratorSettings,
     n_c_ev = np.bincount(rows, weights=n_const, minlength=n_ev).astype(np.int64)
     pfc["counts"] = n_c_ev
     link = {"pt": pfc["pt"], "jetIdx": jet_idx, "pFCandsIdx": cand_idx, "counts": n_c_ev}
+    if not s.write_link_pt:
+        link.pop("pt")
     return {"FatJet": fat, "fat_counts": n_fj_ev, "PFCands": pfc, "FatJetPFCands": link}
 
 

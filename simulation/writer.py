@@ -51,9 +51,18 @@ FLAT_TYPES: dict[str, str] = {
     "HLT_PFHT1050": B, "HLT_PFHT330PT30_QuadPFJet_75_60_45_40_TriplePFBTagDeepJet_4p5": B,
 }
 RUNS_TYPES = {"run": "u4", "genEventCount": "i8", "genEventSumw": "f8", "genEventSumw2": "f8"}
-# Full-precision PF-candidate kinematics do not compress (LZ4 gains < 1 %): written
-# uncompressed, which saves the time of trying.
-UNCOMPRESSED = ("PFCands_pt", "PFCands_eta", "PFCands_phi", "FatJetPFCands_pt")
+# Mantissa bits kept in the float branches that PFNano stores with reduced precision, as
+# measured on the reference file pfnano.root (the lower bits of every value there are zero):
+# pT, mass, d0, dz and PUPPI weight 10 bits, eta and phi 13 (float32 has 23). With the
+# dropped bits zero these branches compress; at full precision they do not.
+MANTISSA_BITS: dict[str, int] = {
+    "PFCands_pt": 10, "PFCands_mass": 10, "PFCands_d0": 10, "PFCands_dz": 10,
+    "PFCands_puppiWeight": 10, "PFCands_eta": 13, "PFCands_phi": 13, "FatJetPFCands_pt": 10,
+}
+# ZSTD level 1 (uproot reads it through cramjam, its own dependency): on the pseudo-data's
+# PF candidates a third smaller than LZ4 level 1 and as fast to write and read
+# (benchmarks/bench_generator.py prints the disk per fb^-1).
+COMPRESSION = uproot.ZSTD(1)
 # Events simulated and written at a time: a file's events go in chunks of this many (one
 # basket each), so memory holds one chunk's PF candidates, not the whole file's. A fixed
 # number, so that the events depend on the seed only, not on the machine.
@@ -80,6 +89,14 @@ def _zip_jagged(fields: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
     return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), record))
 
 
+def reduce_mantissa(x: np.ndarray, bits: int) -> np.ndarray:
+    """float32 ``x`` rounded to ``bits`` mantissa bits (to nearest; NanoAOD's ``precision``)."""
+    drop = 23 - bits
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    rounded = (u + np.uint32(1 << (drop - 1))) & np.uint32(~((1 << drop) - 1) & 0xFFFFFFFF)
+    return rounded.view(np.float32)
+
+
 def to_branches(block: EventBlock) -> dict[str, object]:
     """Branch dictionary for ``uproot`` (collections zipped, dtypes cast to NanoAOD's)."""
     out: dict[str, object] = {}
@@ -96,6 +113,9 @@ def to_branches(block: EventBlock) -> dict[str, object]:
             counts = coll["counts"]
             fields = {k: np.asarray(v).astype(types[k], copy=False) for k, v in coll.items()
                       if k != "counts"}
+            for k, v in fields.items():
+                if f"{cname}_{k}" in MANTISSA_BITS:
+                    fields[k] = reduce_mantissa(v, MANTISSA_BITS[f"{cname}_{k}"])
         else:
             valid = coll["valid"]
             counts = valid.sum(axis=1)
@@ -116,9 +136,6 @@ def _tree(f, name: str, chunks: Iterable[dict[str, object]]) -> None:
         if tree is None:
             types = {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()}
             tree = f.mktree(name, types)
-            for branch in UNCOMPRESSED:
-                if branch.split("_")[0] in data:
-                    tree[branch].compression = None
         tree.extend(data)
     if tree is None:
         raise GeneratorError(f"no data for tree {name!r}: pass at least one (possibly empty) "
@@ -127,7 +144,7 @@ def _tree(f, name: str, chunks: Iterable[dict[str, object]]) -> None:
 
 def write_file(path: Path, blocks: EventBlock | Iterable[EventBlock],
                runs: dict[str, np.ndarray] | Callable[[], dict[str, np.ndarray]]) -> Path:
-    """Write one NanoAOD file with ``Events`` and ``Runs`` trees (LZ4-compressed).
+    """Write one NanoAOD file with ``Events`` and ``Runs`` trees (``COMPRESSION``).
 
     ``blocks`` may be one block or an iterable of consecutive blocks (built lazily, one
     at a time, so that memory holds only one chunk of events: see ``EVENTS_PER_CHUNK``).
@@ -139,7 +156,7 @@ def write_file(path: Path, blocks: EventBlock | Iterable[EventBlock],
     if isinstance(blocks, EventBlock):
         blocks = [blocks]
     try:
-        with uproot.recreate(tmp, compression=uproot.LZ4(1)) as f:
+        with uproot.recreate(tmp, compression=COMPRESSION) as f:
             # mktree forces a TTree (plain assignment may write an RNTuple in recent uproot)
             _tree(f, "Events", (to_branches(b) for b in blocks))
             runs = runs() if callable(runs) else runs

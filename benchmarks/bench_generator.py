@@ -1,10 +1,13 @@
 """Generator throughput (written events/s per core) and per-process yields.
 
-Run: ``python benchmarks/bench_generator.py [--events N]``. Prints events/s for ttbar with
-the default generator HT filter and for tttt (generation + detector + writing, one
-process), also with the allocator left at its defaults (:mod:`simulation.memory`), then
-sigma x filter efficiency and the preselected cross section (HT >= 700, >= 6 jets, >= 2 b
-tags, lepton veto) per process, in pb (= events per pb^-1).
+Run: ``python benchmarks/bench_generator.py [--events N] [--luminosity L]``. Prints
+events/s for ttbar with the default generator HT filter and for tttt (generation + detector
++ writing, one process), also with the allocator left at its defaults
+(:mod:`simulation.memory`), then sigma x filter efficiency and the preselected cross section
+(HT >= 700, >= 6 jets, >= 2 b tags, lepton veto) per process, in pb (= events per pb^-1),
+and last the disk and CPU time per fb^-1 of pseudo-data and per 10k tt events with the
+shipped config's generator (skim, PF candidates for tagged jets only) and with every event
+and PF candidate written, side by side.
 """
 
 from __future__ import annotations
@@ -54,11 +57,58 @@ def preselection_efficiency(process: str, n: int, s: GeneratorSettings) -> float
     return float(sel.mean())
 
 
+def _written(spec: SampleSpec, settings: GeneratorSettings, luminosity_fb: float
+             ) -> tuple[float, float, int]:
+    """(MB on disk, CPU seconds, events written) of one generated sample."""
+    import uproot
+
+    with tempfile.TemporaryDirectory() as d:
+        c0 = time.process_time()
+        paths = generate_dataset(spec, Path(d), luminosity_fb=luminosity_fb, settings=settings)
+        cpu = time.process_time() - c0
+        events = sum(uproot.open(p)["Events"].num_entries for p in paths)
+        return sum(p.stat().st_size for p in paths) / 1e6, cpu, events
+
+
+def skim_comparison(luminosity_fb: float, n_ttbar: int) -> None:
+    """Disk and generation time with the shipped skim against writing everything."""
+    from analysis.config import load_config
+
+    config = load_config(None)
+    shipped = config.generator
+    everything = shipped.model_copy(update={"skim": None, "pfcands_fatjet_pt_min": None,
+                                            "write_link_pt": True})
+    data = config.datasets["data"].generator
+    ttbar = SampleSpec(process="ttbar", n_events=n_ttbar, seed=5)
+    print(f"\npseudo-data at {luminosity_fb} fb^-1 and {n_ttbar} tt events passing the "
+          "generator filter, one process")
+    print(f"{'generator':22s} {'data MB/fb':>10s} {'CPU s/fb':>9s} {'events/fb':>10s} "
+          f"{'tt MB/10k':>10s} {'tt CPU s/10k':>12s} {'tt written':>10s}")
+    rows = {}
+    for name, settings in (("everything written", everything), ("shipped (skim)", shipped)):
+        mb, cpu, ev = _written(data, settings, luminosity_fb)
+        t_mb, t_cpu, t_ev = _written(ttbar, settings, 1.0)
+        rows[name] = (mb / luminosity_fb, cpu / luminosity_fb)
+        scale = 10_000 / n_ttbar
+        print(f"{name:22s} {mb / luminosity_fb:10.0f} {cpu / luminosity_fb:9.1f} "
+              f"{ev / luminosity_fb:10.0f} {t_mb * scale:10.1f} {t_cpu * scale:12.1f} "
+              f"{t_ev:10d}")
+    (a_mb, a_cpu), (b_mb, b_cpu) = rows.values()
+    print(f"shipped / everything: disk {b_mb / a_mb:.3f}, CPU time {b_cpu / a_cpu:.3f}")
+
+
 def main() -> None:
     """Print the benchmark numbers."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--luminosity", type=float, default=0.5,
+                    help="fb^-1 of pseudo-data for the disk and time per fb^-1")
+    ap.add_argument("--skim-only", action="store_true",
+                    help="only the disk and time comparison of the skim")
     args = ap.parse_args()
+    if args.skim_only:
+        skim_comparison(args.luminosity, 20_000)
+        return
     tuned = simulation.api.generation_allocator
     for proc in ("ttbar", "tttt"):
         throughput(proc, 2000)  # warm-up (imports, compiled kernels, caches)
@@ -79,6 +129,7 @@ def main() -> None:
         xs = s.processes[proc].xsec_pb
         print(f"{proc:8s} {xs:10.4g} {eff:10.4f} {xs * eff:10.4g} {pre:10.4f} "
               f"{xs * eff * pre * 1000:10.4g}")
+    skim_comparison(args.luminosity, 20_000)
 
 
 if __name__ == "__main__":

@@ -157,3 +157,25 @@ def test_a_preselection_looser_than_the_skim_is_refused(tmp_path):
         update={"features": features})})
     with pytest.raises(ConfigError, match="boosted_min_pt = 200"):
         check_generator_skim(low_tagger)
+
+
+def test_the_run2_config_is_the_default_analysis_at_138_per_fb():
+    from analysis.config import default_config_path
+    from simulation.slices import slice_luminosities
+
+    run2 = load_config(default_config_path().parent / "run2_config.yaml")
+    default = load_config(None)
+    assert run2.luminosity_fb == 138.0
+    check_generator_skim(run2)
+    for section in ("trigger", "leptons", "jets", "btag", "preselection", "regions",
+                    "histograms", "generator", "corrections", "systematics", "ml", "fit",
+                    "abcdnn"):
+        assert getattr(run2, section) == getattr(default, section), section
+    assert run2.cache_dir != default.cache_dir  # its own samples, never the default's
+    truth = run2.datasets["data"].generator.truth
+    slices = slice_luminosities(138.0, run2.generator.data_slice_fb,
+                                truth.lumi_per_lumisection_pb)
+    assert len(slices) == 69 and sum(slices) == pytest.approx(138.0)
+    for name, ds in run2.datasets.items():  # simulation sized on its own, not by luminosity
+        if ds.kind == "mc":
+            assert ds.generator.n_events >= default.datasets[name].generator.n_events

@@ -74,7 +74,14 @@ def generator_cutflows(config: AnalysisConfig) -> dict[str, Cutflow]:
     return out
 
 
-def with_generator_steps(cutflow: dict[str, Cutflow], steps: dict[str, Cutflow]
-                         ) -> dict[str, Cutflow]:
-    """``cutflow`` with each dataset's generator steps in front of the processor's."""
-    return {name: {**steps.get(name, {}), **flow} for name, flow in cutflow.items()}
+def with_generator_steps(cutflow: dict[str, Cutflow], steps: dict[str, Cutflow],
+                         norms: dict[str, float]) -> dict[str, Cutflow]:
+    """``cutflow`` with each dataset's generator steps in front of the processor's, their
+    Σ genWeight times the dataset's normalization ``norms[name]`` (xsec × lumi / Σ genWeight)
+    like the processor's weighted events: ``generated`` is then xsec × lumi."""
+    out = {}
+    for name, flow in cutflow.items():
+        scaled = {step: {"events": v["events"], "weighted": v["weighted"] * norms.get(name, 1.0)}
+                  for step, v in steps.get(name, {}).items()}
+        out[name] = {**scaled, **flow}
+    return out

@@ -218,7 +218,8 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
     seconds = time.perf_counter() - start
     _check_complete(output, fileset)
     # the events the generator's skim did not write, in front of the processor's steps
-    output["cutflow"] = with_generator_steps(output["cutflow"], generator_cutflows(config))
+    output["cutflow"] = with_generator_steps(output["cutflow"], generator_cutflows(config),
+                                             {name: i.norm for name, i in infos.items()})
     return RunResult(output, fileset, seconds, fileset.total_entries, infos,
                      resumed_chunks=resumed)
 

@@ -120,6 +120,7 @@ def _nominal(h):
 
 
 def test_skimmed_samples_give_the_unskimmed_results_after_the_preselection(samples):
+    skimmed_config = samples["skimmed"][0]
     skimmed, infos_s = _run(*samples["skimmed"])
     full, infos_f = _run(*samples["full"])
     disk = {label: sum(Path(p).stat().st_size for paths in files.values() for p in paths)
@@ -131,6 +132,11 @@ def test_skimmed_samples_give_the_unskimmed_results_after_the_preselection(sampl
         flow_s, flow_f = skimmed.output["cutflow"][name], full.output["cutflow"][name]
         for step in ("generated", "generator_filter"):
             assert flow_s[step] == flow_f[step]
+        # weighted like the processor's steps: all generated events are xsec x lumi
+        xsec_lumi = skimmed_config.datasets[name].xsec_pb * skimmed_config.luminosity_fb * 1e3
+        assert flow_s["generated"]["weighted"] == pytest.approx(xsec_lumi, rel=1e-9)
+        assert flow_s["generator_skim"]["weighted"] == pytest.approx(flow_s["all"]["weighted"],
+                                                                    rel=1e-6)
         # every generated event is accounted for: the processor starts where the skim ends
         assert flow_s["all"]["events"] == flow_s["generator_skim"]["events"]
         assert flow_f["all"]["events"] == flow_f["generator_filter"]["events"]

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import uproot
 from bench_spine import _bare_read_rate, _branches_read
 
 from analysis.config import load_config
@@ -91,8 +92,10 @@ def main() -> None:
                               Path("."))
         read_rate = _bare_read_rate(base, _branches_read(with_plain, infos, base[0]))
 
+        written = sum(uproot.open(p)["Events"].num_entries for p in base)
         print(f"processor {'with' if args.ml else 'without'} ML, all systematic variations; "
-              f"{args.events} tt̄ events, chunks of {args.chunksize}")
+              f"{args.events} tt̄ events passing the generator filter, {written} written after "
+              f"its skim (the events/s below are of these), chunks of {args.chunksize}")
         print(f"bare uproot read of the same branches: {read_rate:.0f} events/s (one core)")
         print("workers  events/s  per worker  speed-up  /bare read  peak RSS per worker [MB]")
         rates = {}
@@ -102,7 +105,8 @@ def main() -> None:
             print(f"{n:7d} {rate:9.0f} {rate / n:11.0f} {rate / rates[workers[0]]:9.2f} "
                   f"{rate / read_rate:11.3f} {rss:12.0f}")
         top = workers[-1]
-        print(f"input size on {top} workers: events  events/s  time [s]  time / 1x time")
+        print(f"input size on {top} workers: filter-passing events  events/s  time [s]  "
+              "time / 1x time")
         times = {}
         for factor, paths in sizes.items():
             t0 = time.perf_counter()

@@ -9,12 +9,13 @@ they are applied to.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import awkward as ak
 import numpy as np
 
 from analysis.config import AnalysisConfig, JetSelection, LeptonVeto
+from analysis.flat_jets import FlatJets
 from analysis.variations import jet_variations
 from common.exceptions import ConfigError, InputFileError
 from corrections.loader import Corrections
@@ -23,7 +24,7 @@ from corrections.loader import Corrections
 class Preselected(NamedTuple):
     """One jet variation's selected jets, counts and preselection masks."""
 
-    jets: ak.Array
+    jets: ak.Array | FlatJets
     n_jets: np.ndarray
     n_b: np.ndarray
     ht: np.ndarray
@@ -40,7 +41,12 @@ def jet_mask(jets: ak.Array, cfg: JetSelection) -> ak.Array:
     """
     tight = (jets.passJetIdTight if "passJetIdTight" in jets.fields
              else (jets.jetId & cfg.jet_id_bit) != 0)
-    return (jets.pt > cfg.pt_min) & (abs(jets.eta) < cfg.abs_eta_max) & tight
+    return jet_cuts(jets.pt, jets.eta, tight, cfg)
+
+
+def jet_cuts(pt: Any, eta: Any, tight: Any, cfg: JetSelection) -> Any:
+    """pT, |η| and ID requirements on per-jet arrays (jagged awkward or flat numpy)."""
+    return (pt > cfg.pt_min) & (abs(eta) < cfg.abs_eta_max) & tight
 
 
 def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:
@@ -105,6 +111,23 @@ def preselect(all_jets: ak.Array, config: AnalysisConfig, btag_wp: float,
     n_jets = ak.to_numpy(ak.num(jets))
     n_b = count_b_tags(jets, config.btag.discriminant, btag_wp)
     ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
+    sel_j = n_jets >= pre.n_jets_min
+    sel_b = sel_j & (n_b >= pre.n_b_min)
+    return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)
+
+
+def preselect_flat(all_jets: FlatJets, config: AnalysisConfig, btag_wp: float,
+                   reorder: bool = False) -> Preselected:
+    """:func:`preselect` on flat jets (fields pt, eta, passJetIdTight and the b-tag
+    discriminant): the same selection and numbers, without the jagged-array machinery."""
+    pre = config.preselection
+    jets = all_jets.select(jet_cuts(all_jets["pt"], all_jets["eta"],
+                                    all_jets["passJetIdTight"], config.jets))
+    if reorder:
+        jets = jets.pt_ordered()
+    n_jets = jets.counts
+    n_b = jets.event_count(jets[config.btag.discriminant] > btag_wp)
+    ht = jets.event_sum(jets["pt"]).astype(np.float64)
     sel_j = n_jets >= pre.n_jets_min
     sel_b = sel_j & (n_b >= pre.n_b_min)
     return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)

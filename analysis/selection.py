@@ -15,7 +15,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.config import AnalysisConfig, JetSelection, LeptonVeto
-from analysis.flat_jets import FlatJets
+from analysis.flat import FlatCollection
 from analysis.variations import jet_variations
 from common.exceptions import ConfigError, InputFileError
 from corrections.loader import Corrections
@@ -24,7 +24,7 @@ from corrections.loader import Corrections
 class Preselected(NamedTuple):
     """One jet variation's selected jets, counts and preselection masks."""
 
-    jets: ak.Array | FlatJets
+    jets: ak.Array | FlatCollection
     n_jets: np.ndarray
     n_b: np.ndarray
     ht: np.ndarray
@@ -56,18 +56,20 @@ def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:
 
 def has_veto_lepton(electrons: ak.Array, muons: ak.Array, cfg: LeptonVeto) -> np.ndarray:
     """True for events with an isolated tight electron or muon above the veto threshold."""
-    ele = (
-        (electrons.pt > cfg.pt_min)
-        & (abs(electrons.eta) < cfg.electron_abs_eta_max)
-        & (electrons.cutBased >= cfg.electron_cut_based_min)
+    ele = FlatCollection.from_awkward(electrons, ("pt", "eta", "cutBased"))
+    mu = FlatCollection.from_awkward(muons, ("pt", "eta", "tightId", "pfRelIso04_all"))
+    ele_veto = (
+        (ele["pt"] > cfg.pt_min)
+        & (abs(ele["eta"]) < cfg.electron_abs_eta_max)
+        & (ele["cutBased"] >= cfg.electron_cut_based_min)
     )
-    mu = (
-        (muons.pt > cfg.pt_min)
-        & (abs(muons.eta) < cfg.muon_abs_eta_max)
-        & muons.tightId
-        & (muons.pfRelIso04_all < cfg.muon_iso_max)
+    mu_veto = (
+        (mu["pt"] > cfg.pt_min)
+        & (abs(mu["eta"]) < cfg.muon_abs_eta_max)
+        & mu["tightId"]
+        & (mu["pfRelIso04_all"] < cfg.muon_iso_max)
     )
-    return ak.to_numpy(ak.any(ele, axis=1) | ak.any(mu, axis=1))
+    return (ele.event_count(ele_veto) > 0) | (mu.event_count(mu_veto) > 0)
 
 
 def trigger_decision(events: ak.Array, paths: list[str], filename: str) -> tuple[np.ndarray,
@@ -116,7 +118,7 @@ def preselect(all_jets: ak.Array, config: AnalysisConfig, btag_wp: float,
     return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)
 
 
-def preselect_flat(all_jets: FlatJets, config: AnalysisConfig, btag_wp: float,
+def preselect_flat(all_jets: FlatCollection, config: AnalysisConfig, btag_wp: float,
                    reorder: bool = False) -> Preselected:
     """:func:`preselect` on flat jets (fields pt, eta, passJetIdTight and the b-tag
     discriminant): the same selection and numbers, without the jagged-array machinery."""

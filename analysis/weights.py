@@ -20,7 +20,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from analysis.flat_jets import FlatJets
+from analysis.flat import FlatCollection
 from common.exceptions import CorrectionError
 from corrections.loader import Corrections
 
@@ -67,7 +67,7 @@ def weight_variation_names(corrections: Corrections) -> list[str]:
     return names
 
 
-def _btag(jets: FlatJets, corr: Corrections, systs: set[tuple[str, str]],
+def _btag(jets: FlatCollection, corr: Corrections, systs: set[tuple[str, str]],
           threshold: float) -> dict[tuple[str, str], np.ndarray]:
     """Method-1a event weights for each (heavy systematic, light systematic) pair."""
     b = corr.settings.btag
@@ -80,18 +80,24 @@ def _btag(jets: FlatJets, corr: Corrections, systs: set[tuple[str, str]],
                         flavor=flav, abseta=abseta, pt=pt)
     eff = np.clip(eff, 1e-6, 1.0 - 1e-6)
 
-    def sf(name: str, mask: np.ndarray, syst: str) -> np.ndarray:
-        out = np.ones_like(pt)
-        if mask.any():
-            out[mask] = corr.evaluate("btag", name, systematic=syst, working_point=b.working_point,
-                                      flavor=flav[mask], abseta=abseta[mask], pt=pt[mask])
-        return out
+    # scale factors of the heavy-flavour jets and of the light ones, per systematic
+    light = ~heavy
+    parts = {"heavy": (heavy, b.heavy_correction), "light": (light, b.light_correction)}
+    inputs = {k: (flav[m], abseta[m], pt[m]) for k, (m, _) in parts.items()}
 
-    heavy_sf = {h: sf(b.heavy_correction, heavy, h) for h, _ in systs}
-    light_sf = {lt: sf(b.light_correction, ~heavy, lt) for _, lt in systs}
+    def sf(part: str, syst: str) -> np.ndarray:
+        f, a, p = inputs[part]
+        if len(f) == 0:
+            return f.astype(np.float64)
+        return corr.evaluate("btag", parts[part][1], systematic=syst,
+                             working_point=b.working_point, flavor=f, abseta=a, pt=p)
+
+    heavy_sf = {h: sf("heavy", h) for h, _ in systs}
+    light_sf = {lt: sf("light", lt) for _, lt in systs}
     result = {}
+    s = np.ones_like(pt)
     for h, lt in systs:
-        s = np.where(heavy, heavy_sf[h], light_sf[lt])
+        s[heavy], s[light] = heavy_sf[h], light_sf[lt]
         per_jet = np.where(tagged, s, (1.0 - np.minimum(s * eff, 1.0)) / (1.0 - eff))
         result[(h, lt)] = jets.event_prod(per_jet)
     return result
@@ -136,7 +142,7 @@ def _theory(events: ak.Array, names: list[str]) -> dict[str, np.ndarray]:
 
 def event_weights(
     events: ak.Array,
-    selected_jets: ak.Array | FlatJets,
+    selected_jets: ak.Array | FlatCollection,
     corrections: Corrections,
     names: list[str] | None = None,
     *,
@@ -206,13 +212,13 @@ def event_weights(
     return WeightSet(nominal=nominal, factors=factors, variations=totals)
 
 
-def _flat(jets: ak.Array | FlatJets, s: Any) -> FlatJets:
+def _flat(jets: ak.Array | FlatCollection, s: Any) -> FlatCollection:
     """The selected jets as flat arrays, with the fields the enabled weights read."""
-    if isinstance(jets, FlatJets):
+    if isinstance(jets, FlatCollection):
         return jets
     names = ["pt", s.btag.discriminant] if s.btag.enabled or s.trigger.enabled else []
     names += ["eta", "hadronFlavour"] if s.btag.enabled else []
-    return FlatJets.from_awkward(jets, names)
+    return FlatCollection.from_awkward(jets, names)
 
 
 def _product(arrays: Any, n: int) -> np.ndarray:

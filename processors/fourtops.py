@@ -17,7 +17,7 @@ import numpy as np
 from coffea import processor
 
 from analysis.config import AnalysisConfig
-from analysis.flat_jets import FlatJets
+from analysis.flat import FlatCollection
 from analysis.jets import pt_ordered
 from analysis.regions import assign_regions, region_index, region_labels
 from analysis.selection import has_veto_lepton, preselect_flat, select_jets, trigger_decision
@@ -118,7 +118,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         names = systematics.names if systematics.enabled else []
         skipped: list[str] = []
         jets_in = compat.adapt_jets(base.Jet, flavour, cfg, self._jet_id)
-        flat_in = FlatJets.from_awkward(jets_in, self._jet_fields(jets_in, is_data))
+        flat_in = FlatCollection.from_awkward(jets_in, self._jet_fields(jets_in, is_data))
         if self.corrections is not None:
             if names is None:
                 names = (jet_variation_names(self.corrections)
@@ -142,13 +142,17 @@ class FourTopsProcessor(processor.ProcessorABC):
             boosted = (union, compat.boosted_columns(base[union], flavour, self.ml_columns,
                                                      cfg))
         for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
-            weights = {"nominal": base_weight}
+            # weights count only where the jets are enough (every cutflow step from n_jets on
+            # and every fill is within sel_j): computed for those events only
+            keep = np.flatnonzero(sel_j)
+            weights = {"nominal": base_weight[keep]}
             if self.corrections is not None:
-                ws = event_weights(base, jets, self.corrections,
+                ws = event_weights(base[keep], jets.events(sel_j), self.corrections,
                                    names if jet_var == "nominal" else [], is_data=is_data,
                                    btag_threshold=wp, absent=flavour.absent)
-                weights = {"nominal": base_weight * ws.nominal}
-                weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
+                weights = {"nominal": weights["nominal"] * ws.nominal}
+                weights.update({n: base_weight[keep] * ws.weight(n) for n in ws.variations})
+            in_keep = {s: m[keep] for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
             # ML columns depend on the jets only: once per jet variation, shared by the
             # weight variations; the processor's own columns (ht, n_jets, ...) win.
             ml = {}
@@ -170,12 +174,12 @@ class FourTopsProcessor(processor.ProcessorABC):
             for weight_var, w in weights.items():
                 syst = jet_var if weight_var == "nominal" else weight_var
                 steps = {s: {"events": int(m.sum()), "weighted": float(w[m].sum())}
-                         for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
+                         for s, m in in_keep.items()}
                 if syst == "nominal":
                     cutflow.update(steps)
                 else:
                     cutflow_variations[syst] = steps
-                w_sel = w[sel]
+                w_sel = w[in_keep["ht"]]
                 for name, index in bins.items():
                     fills.add(name, syst, index, w_sel)
                 wanted = syst == "nominal" or syst in systematics.feature_table
@@ -214,7 +218,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         jets = select_jets(jets, self.config.jets)
         return jets if jet_var == "nominal" else pt_ordered(jets)
 
-    def _columns(self, jets: FlatJets, n_jets: np.ndarray, n_b: np.ndarray,
+    def _columns(self, jets: FlatCollection, n_jets: np.ndarray, n_b: np.ndarray,
                  ht: np.ndarray) -> dict[str, np.ndarray]:
         """The feature-table columns that depend on the jets, not on the weight."""
         cols: dict[str, np.ndarray] = {

@@ -16,15 +16,22 @@ each as events/s and as a ratio to the minimal processor. Then a profile of one 
 all variations, its columns read beforehand: seconds in the selection, the jet variations,
 the weights, the histogram fills and the feature table.
 
-To compare with an older version of the processor, run this file from a checkout of it:
-the ratios to the minimal processor of one run are what compare across runs.
+``--baseline REV`` (a git revision, e.g. the commit before a change) adds, in every round,
+that version's processor timed the same way (its sources unpacked with ``git archive`` into a
+temporary folder and run in a subprocess with this benchmark), and the speed-up against it.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
+import os
 import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -141,12 +148,33 @@ def _profile(proc: processor.ProcessorABC, path: str, chunksize: int) -> None:
     print(f"  {'other':16s}: {rest:6.2f} s  ({rest / total:5.1%})")
 
 
+def _unpack(rev: str, folder: Path) -> Path:
+    """The sources of git revision ``rev`` in ``folder``, with this benchmark beside them."""
+    archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    (folder / "benchmarks").mkdir(exist_ok=True)
+    shutil.copy(__file__, folder / "benchmarks" / Path(__file__).name)
+    return folder
+
+
+def _baseline_rates(folder: Path, chunksize: int) -> dict[str, float]:
+    """Events/s of the processor in ``folder`` (run from here, so on the same files)."""
+    env = {**os.environ, "PYTHONPATH": str(folder)}  # its packages before the installed ones
+    out = subprocess.run([sys.executable, str(folder / "benchmarks" / Path(__file__).name),
+                          "--fourtops-only", "--chunksize", str(chunksize)],
+                         check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     """Run the benchmark and print its table."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3, help="rounds; the best of each is shown")
     ap.add_argument("--chunksize", type=int, default=50_000)
     ap.add_argument("--ml", action="store_true", help="also time the processor with ML columns")
+    ap.add_argument("--baseline", metavar="REV", help="also time the processor of git REV")
+    ap.add_argument("--fourtops-only", action="store_true",
+                    help="time only this processor, print JSON (what --baseline runs)")
     args = ap.parse_args()
 
     from corrections import load_corrections
@@ -177,6 +205,11 @@ def main() -> None:
         "fourtops, nominal only": lambda: _run(fourtops(nominal_cfg), paths, args.chunksize),
         "fourtops, all variations": lambda: _run(fourtops(plain), paths, args.chunksize),
     }
+    if args.fourtops_only:
+        _bare_read(paths, branches)
+        _run(fourtops(plain), paths[:1], args.chunksize)
+        print(json.dumps({k: candidates[k]() for k in list(candidates)[2:]}))
+        return
     if args.ml:
         from processors.ml import ml_columns_from_config
 
@@ -186,9 +219,15 @@ def main() -> None:
     _bare_read(paths, branches)  # warm-up: page cache,
     _run(fourtops(plain), paths[:1], args.chunksize)  # payloads, imports
     best: dict[str, float] = {}
-    for _ in range(args.repeats):
-        for name, fn in candidates.items():
-            best[name] = max(best.get(name, 0.0), fn())
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = _unpack(args.baseline, Path(tmp)) if args.baseline else None
+        for _ in range(args.repeats):
+            for name, fn in candidates.items():
+                best[name] = max(best.get(name, 0.0), fn())
+            if baseline is not None:
+                for name, rate in _baseline_rates(baseline, args.chunksize).items():
+                    key = f"{args.baseline}: {name.removeprefix('fourtops, ')}"
+                    best[key] = max(best.get(key, 0.0), rate)
 
     print(f"tt̄ files: {len(paths)} ({fileset.total_entries} events), chunk size {args.chunksize}, "
           f"best of {args.repeats}; the minimal processor reads {len(branches)} branches")
@@ -197,6 +236,10 @@ def main() -> None:
         print(f"{name:32s}: {rate:10.0f} events/s   {rate / ref:6.2f} x minimal")
     print(f"cost of all variations / nominal only: "
           f"{best['fourtops, nominal only'] / best['fourtops, all variations']:.2f}")
+    if args.baseline:
+        for kind in ("nominal only", "all variations"):
+            print(f"speed-up against {args.baseline}, {kind}: "
+                  f"{best[f'fourtops, {kind}'] / best[f'{args.baseline}: {kind}']:.2f}")
     _profile(fourtops(plain), paths[0], args.chunksize)
 
 

@@ -26,11 +26,16 @@ def bin_index(values: np.ndarray, edges: list[int]) -> np.ndarray:
     return np.digitize(np.asarray(values), edges) - 1
 
 
-def assign_regions(n_jets: np.ndarray, n_b: np.ndarray, grid: RegionGrid) -> np.ndarray:
-    """Region label per event (object array of str); ``""`` for events outside the grid."""
-    labels = np.array(region_labels(grid) + [""], dtype=object)
+def region_index(n_jets: np.ndarray, n_b: np.ndarray, grid: RegionGrid) -> np.ndarray:
+    """Index of each event's region in :func:`region_labels`; the number of regions for
+    events outside the grid."""
     ij = bin_index(n_jets, grid.n_jets)
     ib = bin_index(n_b, grid.n_b)
     inside = (ij >= 0) & (ib >= 0)
-    flat = np.where(inside, ij * len(grid.n_b) + ib, len(labels) - 1)
-    return labels[flat]
+    return np.where(inside, ij * len(grid.n_b) + ib, len(grid.n_jets) * len(grid.n_b))
+
+
+def assign_regions(n_jets: np.ndarray, n_b: np.ndarray, grid: RegionGrid) -> np.ndarray:
+    """Region label per event (object array of str); ``""`` for events outside the grid."""
+    labels = np.array(region_labels(grid) + [""], dtype=object)
+    return labels[region_index(n_jets, n_b, grid)]

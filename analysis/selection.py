@@ -9,12 +9,13 @@ they are applied to.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import awkward as ak
 import numpy as np
 
 from analysis.config import AnalysisConfig, JetSelection, LeptonVeto
+from analysis.flat import FlatCollection
 from analysis.variations import jet_variations
 from common.exceptions import ConfigError, InputFileError
 from corrections.loader import Corrections
@@ -23,7 +24,7 @@ from corrections.loader import Corrections
 class Preselected(NamedTuple):
     """One jet variation's selected jets, counts and preselection masks."""
 
-    jets: ak.Array
+    jets: ak.Array | FlatCollection
     n_jets: np.ndarray
     n_b: np.ndarray
     ht: np.ndarray
@@ -40,7 +41,12 @@ def jet_mask(jets: ak.Array, cfg: JetSelection) -> ak.Array:
     """
     tight = (jets.passJetIdTight if "passJetIdTight" in jets.fields
              else (jets.jetId & cfg.jet_id_bit) != 0)
-    return (jets.pt > cfg.pt_min) & (abs(jets.eta) < cfg.abs_eta_max) & tight
+    return jet_cuts(jets.pt, jets.eta, tight, cfg)
+
+
+def jet_cuts(pt: Any, eta: Any, tight: Any, cfg: JetSelection) -> Any:
+    """pT, |η| and ID requirements on per-jet arrays (jagged awkward or flat numpy)."""
+    return (pt > cfg.pt_min) & (abs(eta) < cfg.abs_eta_max) & tight
 
 
 def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:
@@ -50,18 +56,20 @@ def select_jets(jets: ak.Array, cfg: JetSelection) -> ak.Array:
 
 def has_veto_lepton(electrons: ak.Array, muons: ak.Array, cfg: LeptonVeto) -> np.ndarray:
     """True for events with an isolated tight electron or muon above the veto threshold."""
-    ele = (
-        (electrons.pt > cfg.pt_min)
-        & (abs(electrons.eta) < cfg.electron_abs_eta_max)
-        & (electrons.cutBased >= cfg.electron_cut_based_min)
+    ele = FlatCollection.from_awkward(electrons, ("pt", "eta", "cutBased"))
+    mu = FlatCollection.from_awkward(muons, ("pt", "eta", "tightId", "pfRelIso04_all"))
+    ele_veto = (
+        (ele["pt"] > cfg.pt_min)
+        & (abs(ele["eta"]) < cfg.electron_abs_eta_max)
+        & (ele["cutBased"] >= cfg.electron_cut_based_min)
     )
-    mu = (
-        (muons.pt > cfg.pt_min)
-        & (abs(muons.eta) < cfg.muon_abs_eta_max)
-        & muons.tightId
-        & (muons.pfRelIso04_all < cfg.muon_iso_max)
+    mu_veto = (
+        (mu["pt"] > cfg.pt_min)
+        & (abs(mu["eta"]) < cfg.muon_abs_eta_max)
+        & mu["tightId"]
+        & (mu["pfRelIso04_all"] < cfg.muon_iso_max)
     )
-    return ak.to_numpy(ak.any(ele, axis=1) | ak.any(mu, axis=1))
+    return (ele.event_count(ele_veto) > 0) | (mu.event_count(mu_veto) > 0)
 
 
 def trigger_decision(events: ak.Array, paths: list[str], filename: str) -> tuple[np.ndarray,
@@ -105,6 +113,23 @@ def preselect(all_jets: ak.Array, config: AnalysisConfig, btag_wp: float,
     n_jets = ak.to_numpy(ak.num(jets))
     n_b = count_b_tags(jets, config.btag.discriminant, btag_wp)
     ht = ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float64)
+    sel_j = n_jets >= pre.n_jets_min
+    sel_b = sel_j & (n_b >= pre.n_b_min)
+    return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)
+
+
+def preselect_flat(all_jets: FlatCollection, config: AnalysisConfig, btag_wp: float,
+                   reorder: bool = False) -> Preselected:
+    """:func:`preselect` on flat jets (fields pt, eta, passJetIdTight and the b-tag
+    discriminant): the same selection and numbers, without the jagged-array machinery."""
+    pre = config.preselection
+    jets = all_jets.select(jet_cuts(all_jets["pt"], all_jets["eta"],
+                                    all_jets["passJetIdTight"], config.jets))
+    if reorder:
+        jets = jets.pt_ordered()
+    n_jets = jets.counts
+    n_b = jets.event_count(jets[config.btag.discriminant] > btag_wp)
+    ht = jets.event_sum(jets["pt"]).astype(np.float64)
     sel_j = n_jets >= pre.n_jets_min
     sel_b = sel_j & (n_b >= pre.n_b_min)
     return Preselected(jets, n_jets, n_b, ht, sel_b & (ht >= pre.ht_min), sel_j, sel_b)

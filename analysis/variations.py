@@ -105,9 +105,8 @@ def _gen_match_pt(jets: ak.Array, events: ak.Array, pt: np.ndarray, res: np.ndar
 
 
 def _rebuild(jets: ak.Array, counts: np.ndarray, pt: np.ndarray, mass: np.ndarray) -> ak.Array:
-    dtype = np.asarray(ak.to_numpy(ak.flatten(jets.pt))).dtype if len(pt) else np.float32
-    out = ak.with_field(jets, ak.unflatten(pt.astype(dtype), counts), "pt")
-    return ak.with_field(out, ak.unflatten(mass.astype(dtype), counts), "mass")
+    out = ak.with_field(jets, ak.unflatten(pt, counts), "pt")
+    return ak.with_field(out, ak.unflatten(mass, counts), "mass")
 
 
 def jet_variations(
@@ -134,11 +133,32 @@ def jet_variations(
     Returns:
         ``{"nominal": jets, "JES_Total_up": jets, ..., "JER_down": jets}``.
     """
+    counts, varied = varied_pt_mass(jets, events, corrections, names, is_data=is_data, rho=rho)
+    return {name: _rebuild(jets, counts, pt, mass) for name, (pt, mass) in varied.items()}
+
+
+def varied_pt_mass(
+    jets: ak.Array,
+    events: ak.Array,
+    corrections: Corrections,
+    names: list[str] | None = None,
+    *,
+    is_data: bool = False,
+    rho: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """What :func:`jet_variations` changes, as flat arrays: jets per event and, per variation,
+    the flat (pt, mass) of every jet in the dtype of ``jets.pt``. Arguments as there."""
     s = corrections.settings.jets
     counts = np.asarray(ak.to_numpy(ak.num(jets)))
     eta = flat_values(jets.eta).astype(np.float64)
-    pt = flat_values(jets.pt).astype(np.float64)
+    pt_in = flat_values(jets.pt)
+    dtype = pt_in.dtype if len(pt_in) else np.dtype(np.float32)
+    pt = pt_in.astype(np.float64)
     mass = flat_values(jets.mass).astype(np.float64)
+
+    def cast(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (pt * c).astype(dtype), (mass * c).astype(dtype)
+
     rho = _per_jet(events.Rho.fixedGridRhoFastjetAll if rho is None else rho,
                    counts).astype(np.float64)
     if s.reapply_jec:
@@ -148,7 +168,7 @@ def jet_variations(
                                    Rho=rho)
         pt, mass = pt * raw * jec, mass * raw * jec
     if is_data:
-        return {"nominal": _rebuild(jets, counts, pt, mass)}
+        return counts, {"nominal": cast(np.ones_like(pt))}
 
     known = jet_variation_names(corrections)
     wanted = known if names is None else [n for n in names if n in known]
@@ -174,7 +194,7 @@ def jet_variations(
             floor = MIN_JET_PT / np.maximum(pt, MIN_JET_PT)
             smear[syst] = np.maximum(np.where(matched, c_gen, c_rand), floor)
 
-    out = {"nominal": _rebuild(jets, counts, pt * smear["nom"], mass * smear["nom"])}
+    out = {"nominal": cast(smear["nom"])}
     uncertainty: dict[str, np.ndarray] = {}  # per source, shared by up and down
     for name in wanted:
         if name.startswith("JER_"):
@@ -187,8 +207,8 @@ def jet_variations(
                     "jets", corrections.jes_name(src), JetEta=eta, JetPt=pt)
             unc = uncertainty[label]
             c = smear["nom"] * (1.0 + unc if direction == "up" else 1.0 - unc)
-        out[name] = _rebuild(jets, counts, pt * c, mass * c)
-    return out
+        out[name] = cast(c)
+    return counts, out
 
 
 def _is_weight_name(name: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from analysis.variations import flat_values
+from analysis.flat import FlatCollection
 from common.exceptions import CorrectionError
 from corrections.loader import Corrections
 
@@ -67,34 +67,39 @@ def weight_variation_names(corrections: Corrections) -> list[str]:
     return names
 
 
-def _btag(jets: ak.Array, corr: Corrections, systs: set[tuple[str, str]],
+def _btag(jets: FlatCollection, corr: Corrections, systs: set[tuple[str, str]],
           threshold: float) -> dict[tuple[str, str], np.ndarray]:
     """Method-1a event weights for each (heavy systematic, light systematic) pair."""
     b = corr.settings.btag
-    counts = np.asarray(ak.to_numpy(ak.num(jets)))
-    pt = flat_values(jets.pt).astype(np.float64)
-    abseta = np.abs(flat_values(jets.eta).astype(np.float64))
-    flav = flat_values(jets.hadronFlavour).astype(np.int64)
-    tagged = flat_values(jets[b.discriminant]) > threshold
+    pt = jets["pt"].astype(np.float64)
+    abseta = np.abs(jets["eta"].astype(np.float64))
+    flav = jets["hadronFlavour"].astype(np.int64)
+    tagged = jets[b.discriminant] > threshold
     heavy = (flav == 4) | (flav == 5)
     eff = corr.evaluate("btag", b.efficiency_correction, working_point=b.working_point,
                         flavor=flav, abseta=abseta, pt=pt)
     eff = np.clip(eff, 1e-6, 1.0 - 1e-6)
 
-    def sf(name: str, mask: np.ndarray, syst: str) -> np.ndarray:
-        out = np.ones_like(pt)
-        if mask.any():
-            out[mask] = corr.evaluate("btag", name, systematic=syst, working_point=b.working_point,
-                                      flavor=flav[mask], abseta=abseta[mask], pt=pt[mask])
-        return out
+    # scale factors of the heavy-flavour jets and of the light ones, per systematic
+    light = ~heavy
+    parts = {"heavy": (heavy, b.heavy_correction), "light": (light, b.light_correction)}
+    inputs = {k: (flav[m], abseta[m], pt[m]) for k, (m, _) in parts.items()}
 
-    heavy_sf = {h: sf(b.heavy_correction, heavy, h) for h, _ in systs}
-    light_sf = {lt: sf(b.light_correction, ~heavy, lt) for _, lt in systs}
+    def sf(part: str, syst: str) -> np.ndarray:
+        f, a, p = inputs[part]
+        if len(f) == 0:
+            return f.astype(np.float64)
+        return corr.evaluate("btag", parts[part][1], systematic=syst,
+                             working_point=b.working_point, flavor=f, abseta=a, pt=p)
+
+    heavy_sf = {h: sf("heavy", h) for h, _ in systs}
+    light_sf = {lt: sf("light", lt) for _, lt in systs}
     result = {}
+    s = np.ones_like(pt)
     for h, lt in systs:
-        s = np.where(heavy, heavy_sf[h], light_sf[lt])
+        s[heavy], s[light] = heavy_sf[h], light_sf[lt]
         per_jet = np.where(tagged, s, (1.0 - np.minimum(s * eff, 1.0)) / (1.0 - eff))
-        result[(h, lt)] = np.asarray(ak.to_numpy(ak.prod(ak.unflatten(per_jet, counts), axis=1)))
+        result[(h, lt)] = jets.event_prod(per_jet)
     return result
 
 
@@ -137,7 +142,7 @@ def _theory(events: ak.Array, names: list[str]) -> dict[str, np.ndarray]:
 
 def event_weights(
     events: ak.Array,
-    selected_jets: ak.Array,
+    selected_jets: ak.Array | FlatCollection,
     corrections: Corrections,
     names: list[str] | None = None,
     *,
@@ -149,7 +154,8 @@ def event_weights(
 
     Args:
         events: events with Pileup.nTrueInt, LHEScaleWeight, PSWeight (as enabled).
-        selected_jets: jets after the analysis selection (pt, eta, hadronFlavour, b-tag score).
+        selected_jets: jets after the analysis selection (pt, eta, hadronFlavour, b-tag score),
+            jagged or flat.
         corrections: loaded payloads.
         names: variations wanted (default: all enabled); jet-variation names are ignored.
         is_data: data gets no MC corrections: nominal ones, no variations.
@@ -167,11 +173,12 @@ def event_weights(
               if not any(n.startswith(p) and i in absent for p, i in _NEEDS_INPUT.items())]
     factors: dict[str, np.ndarray] = {}
     varied: dict[str, tuple[str, np.ndarray]] = {}  # name -> (component, varied factor)
+    jets = _flat(selected_jets, s)
 
     if s.btag.enabled:
         thr = corrections.btag_threshold() if btag_threshold is None else btag_threshold
         pairs = {n: _btag_pair(n) for n in wanted if n.startswith("btag_")}
-        bw = _btag(selected_jets, corrections, {("central", "central"), *pairs.values()}, thr)
+        bw = _btag(jets, corrections, {("central", "central"), *pairs.values()}, thr)
         factors["btag"] = bw[("central", "central")]
         varied.update({n: ("btag", bw[pair]) for n, pair in pairs.items()})
     if s.pileup.enabled and "Pileup_nTrueInt" not in absent:
@@ -185,10 +192,9 @@ def event_weights(
                 else:
                     varied[f"pileup_{syst}"] = ("pileup", w)
     if s.trigger.enabled:
-        ht = np.asarray(ak.to_numpy(ak.sum(selected_jets.pt, axis=1)), dtype=np.float64)
+        ht = jets.event_sum(jets["pt"]).astype(np.float64)
         thr = corrections.btag_threshold() if btag_threshold is None else btag_threshold
-        nb = np.asarray(ak.to_numpy(ak.sum(selected_jets[s.btag.discriminant] > thr, axis=1)),
-                        dtype=np.float64)
+        nb = jets.event_count(jets[s.btag.discriminant] > thr).astype(np.float64)
         for syst in ("nominal", "up", "down"):
             if syst == "nominal" or f"trigger_{syst}" in wanted:
                 w = corrections.evaluate("trigger", s.trigger.correction, systematic=syst,
@@ -204,6 +210,15 @@ def event_weights(
     totals = {n: _product([f for k, f in factors.items() if k != comp], n_ev) * w
               for n, (comp, w) in varied.items()}
     return WeightSet(nominal=nominal, factors=factors, variations=totals)
+
+
+def _flat(jets: ak.Array | FlatCollection, s: Any) -> FlatCollection:
+    """The selected jets as flat arrays, with the fields the enabled weights read."""
+    if isinstance(jets, FlatCollection):
+        return jets
+    names = ["pt", s.btag.discriminant] if s.btag.enabled or s.trigger.enabled else []
+    names += ["eta", "hadronFlavour"] if s.btag.enabled else []
+    return FlatCollection.from_awkward(jets, names)
 
 
 def _product(arrays: Any, n: int) -> np.ndarray:

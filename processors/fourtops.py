@@ -5,6 +5,10 @@ an optional inference client) comes through the constructor; ``process()`` reads
 Per chunk it returns histograms (region × process × systematic × variable), a cutflow per
 dataset, the per-event feature table of preselected events, and bookkeeping of the entries
 it processed per file (so the workflow can prove that nothing was lost).
+
+Systematic variations cost little: per jet variation the selection runs on flat arrays and
+the jet columns, regions and bin indices are made once; every weight variation is then
+summed onto the same bins (:mod:`processors.fills`).
 """
 
 from __future__ import annotations
@@ -13,19 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import awkward as ak
-import hist
 import numpy as np
 from coffea import processor
 
-from analysis.config import AnalysisConfig, HistogramDef
-from analysis.regions import assign_regions, region_labels
-from analysis.selection import Preselected, has_veto_lepton, preselect, trigger_decision
-from analysis.variations import jet_variation_names, jet_variations
+from analysis.config import AnalysisConfig
+from analysis.flat import FlatCollection
+from analysis.jets import pt_ordered
+from analysis.regions import assign_regions, region_index, region_labels
+from analysis.selection import has_veto_lepton, preselect_flat, select_jets, trigger_decision
+from analysis.variations import jet_variation_names, varied_pt_mass
 from analysis.weights import event_weights, weight_variation_names
 from corrections.jet_id import JetIdCriteria, load_jet_id_criteria
 from corrections.loader import Corrections
 from processors import compat
 from processors.compat import FileFlavour
+from processors.fills import VariationFills
 
 N_FEATURE_JETS = 8
 CUTFLOW_STEPS = ("all", "lumi_mask", "trigger", "lepton_veto", "n_jets", "n_b", "ht")
@@ -72,16 +78,6 @@ class FourTopsProcessor(processor.ProcessorABC):
         self._labels = region_labels(self.config.regions)
         self._jet_id = load_jet_id_criteria(self.config.inputs.jet_id_criteria)
 
-    # -- histograms ---------------------------------------------------------------------
-    def _empty_hist(self, hdef: HistogramDef) -> hist.Hist:
-        return hist.Hist(
-            hist.axis.StrCategory(self._labels, name="region"),
-            hist.axis.StrCategory([], name="process", growth=True),
-            hist.axis.StrCategory([], name="systematic", growth=True),
-            hdef.axis(),
-            storage=hist.storage.Weight(),
-        )
-
     # -- the chunk ----------------------------------------------------------------------
     def process(self, events: ak.Array) -> dict[str, Any]:
         """Process one chunk of NanoEvents."""
@@ -117,13 +113,7 @@ class FourTopsProcessor(processor.ProcessorABC):
 
         base = events[mask]
         base_weight = weight[mask]
-        hists = {name: self._empty_hist(h) for name, h in cfg.histograms.items()}
-        yields = hist.Hist(
-            hist.axis.StrCategory(self._labels, name="region"),
-            hist.axis.StrCategory([], name="process", growth=True),
-            hist.axis.StrCategory([], name="systematic", growth=True),
-            storage=hist.storage.Weight(),
-        )
+        fills = VariationFills(self._labels, cfg.histograms, info.process)
         features: dict[str, list[dict[str, np.ndarray]]] = {}
         cutflow_variations: dict[str, dict[str, dict[str, float]]] = {}
         wp = cfg.btag.working_points[info.era]
@@ -132,6 +122,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         names = systematics.names if systematics.enabled else []
         skipped: list[str] = []
         jets_in = compat.adapt_jets(base.Jet, flavour, cfg, self._jet_id)
+        flat_in = FlatCollection.from_awkward(jets_in, self._jet_fields(jets_in, is_data))
         if self.corrections is not None:
             if names is None:
                 names = (jet_variation_names(self.corrections)
@@ -139,12 +130,14 @@ class FourTopsProcessor(processor.ProcessorABC):
             # variations whose inputs the file lacks are skipped, never filled as nominal
             skipped = [] if is_data else flavour.skipped(names)
             names = [v for v in names if v not in skipped]
-            jet_sets = jet_variations(jets_in, base, self.corrections, names, is_data=is_data,
-                                      rho=compat.rho(base, flavour))
+            _, varied = varied_pt_mass(jets_in, base, self.corrections, names, is_data=is_data,
+                                       rho=compat.rho(base, flavour))
         else:
-            jet_sets = {"nominal": jets_in}
-        selected = {var: self._preselect(all_jets, wp, var != "nominal")
-                    for var, all_jets in jet_sets.items()}
+            varied = {"nominal": (flat_in["pt"], flat_in["mass"])}
+        # a jet variation changes pt and mass only: the selection is redone on flat arrays
+        selected = {var: preselect_flat(flat_in.replace(pt=pt, mass=mass), cfg, wp,
+                                        reorder=var != "nominal")
+                    for var, (pt, mass) in varied.items()}
         # boosted tagging depends on the fat jets only: once for every event that any
         # jet variation preselects, then sliced per variation
         boosted = None
@@ -153,44 +146,55 @@ class FourTopsProcessor(processor.ProcessorABC):
             boosted = (union, compat.boosted_columns(base[union], flavour, self.ml_columns,
                                                      cfg))
         for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
-            weights = {"nominal": base_weight}
+            # weights count only where the jets are enough (every cutflow step from n_jets on
+            # and every fill is within sel_j): computed for those events only
+            keep = np.flatnonzero(sel_j)
+            weights = {"nominal": base_weight[keep]}
             if self.corrections is not None:
-                ws = event_weights(base, jets, self.corrections,
+                ws = event_weights(base[keep], jets.events(sel_j), self.corrections,
                                    names if jet_var == "nominal" else [], is_data=is_data,
                                    btag_threshold=wp, absent=flavour.absent)
-                weights = {"nominal": base_weight * ws.nominal}
-                weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
+                weights = {"nominal": weights["nominal"] * ws.nominal}
+                weights.update({n: base_weight[keep] * ws.weight(n) for n in ws.variations})
+            in_keep = {s: m[keep] for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
             # ML columns depend on the jets only: once per jet variation, shared by the
             # weight variations; the processor's own columns (ht, n_jets, ...) win.
             ml = {}
             if boosted is not None:
                 union, columns = boosted
-                ml = self.ml_columns(base[sel], jets[sel], wp,
+                ml = self.ml_columns(base[sel], self._awkward_jets(jets_in, varied[jet_var],
+                                                                   jet_var, sel), wp,
                                      {k: v[sel[union]] for k, v in columns.items()})
                 if flavour.boosted is None:  # no boosted-top score: not filled, not faked
                     ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}
+            # everything but the weight is the same for all weight variations: once here
+            columns = self._columns(jets.events(sel), n_jets[sel], n_b[sel], ht[sel])
+            columns.update({k: v for k, v in ml.items() if k not in columns})
+            region = region_index(n_jets[sel], n_b[sel], cfg.regions)
+            bins = {name: fills.bin_index(name, region, columns[h.variable])
+                    for name, h in cfg.histograms.items() if h.variable in columns}
+            bins[None] = fills.bin_index(None, region)  # the yields
+            identity: dict[str, np.ndarray] = {}
             for weight_var, w in weights.items():
                 syst = jet_var if weight_var == "nominal" else weight_var
                 steps = {s: {"events": int(m.sum()), "weighted": float(w[m].sum())}
-                         for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
+                         for s, m in in_keep.items()}
                 if syst == "nominal":
                     cutflow.update(steps)
                 else:
                     cutflow_variations[syst] = steps
-                columns = self._columns(jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])
+                w_sel = w[in_keep["ht"]]
+                for name, index in bins.items():
+                    fills.add(name, syst, index, w_sel)
                 wanted = syst == "nominal" or syst in systematics.feature_table
-                columns.update({k: v for k, v in ml.items() if k not in columns})
-                self._fill(hists, columns, info.process, syst)
-                yields.fill(region=columns["region"].astype(str), process=info.process,
-                            systematic=syst, weight=columns["weight"])
                 if wanted and self.write_features:
-                    columns.update(self._identity(base[sel], dataset, info))
+                    identity = identity or self._identity(base[sel], dataset, info)
                     key = dataset if syst == "nominal" else f"{dataset}__{syst}"
-                    features.setdefault(key, []).append(columns)
+                    features.setdefault(key, []).append({"weight": w_sel, **columns, **identity})
 
         return {
-            "hists": hists,
-            "yields": yields,
+            "hists": fills.histograms(),
+            "yields": fills.yields(),
             "cutflow": {dataset: cutflow},
             "cutflow_variations": {dataset: cutflow_variations},
             "features": features or {dataset: []},
@@ -199,26 +203,39 @@ class FourTopsProcessor(processor.ProcessorABC):
             "skipped_variations": {dataset: {filename: set(skipped)}},
         }
 
-    def _preselect(self, all_jets: ak.Array, wp: float, reorder: bool) -> Preselected:
-        """Selected jets, N jets, N b, HT and the preselection masks (all, jets, jets+b)."""
-        return preselect(all_jets, self.config, wp, reorder)
+    def _jet_fields(self, jets: ak.Array, is_data: bool) -> list[str]:
+        """The jet fields the selection, weights and feature table read."""
+        fields = ["pt", "eta", "phi", "mass", "passJetIdTight", self.config.btag.discriminant]
+        if not is_data and self.corrections is not None and "hadronFlavour" in jets.fields:
+            fields.append("hadronFlavour")  # b-tagging scale factors
+        return fields
 
-    def _columns(self, jets: ak.Array, n_jets: np.ndarray, n_b: np.ndarray,
-                 ht: np.ndarray, weight: np.ndarray) -> dict[str, np.ndarray]:
-        cfg = self.config
+    def _awkward_jets(self, jets_in: ak.Array, pt_mass: tuple[np.ndarray, np.ndarray],
+                      jet_var: str, sel: np.ndarray) -> ak.Array:
+        """One jet variation's selected jets of the selected events as a jagged collection
+        (what the ML columns take), as the selection on flat arrays orders them."""
+        jets = jets_in[sel]
+        counts = ak.to_numpy(ak.num(jets))
+        pt, mass = (v[np.repeat(sel, ak.to_numpy(ak.num(jets_in)))] for v in pt_mass)
+        jets = ak.with_field(jets, ak.unflatten(pt, counts), "pt")
+        jets = ak.with_field(jets, ak.unflatten(mass, counts), "mass")
+        jets = select_jets(jets, self.config.jets)
+        return jets if jet_var == "nominal" else pt_ordered(jets)
+
+    def _columns(self, jets: FlatCollection, n_jets: np.ndarray, n_b: np.ndarray,
+                 ht: np.ndarray) -> dict[str, np.ndarray]:
+        """The feature-table columns that depend on the jets, not on the weight."""
         cols: dict[str, np.ndarray] = {
-            "weight": weight,
             "n_jets": n_jets.astype(np.int64),
             "n_b": n_b.astype(np.int64),
             "ht": ht,
-            "region": assign_regions(n_jets, n_b, cfg.regions),
+            "region": assign_regions(n_jets, n_b, self.config.regions),
         }
-        padded = ak.pad_none(jets, N_FEATURE_JETS, clip=True)
         for var, branch in (("pt", "pt"), ("eta", "eta"), ("phi", "phi"), ("mass", "mass"),
-                            ("btag", cfg.btag.discriminant)):
-            values = ak.to_numpy(ak.fill_none(padded[branch], 0.0)).astype(np.float64)
+                            ("btag", self.config.btag.discriminant)):
+            values = jets.padded(branch, N_FEATURE_JETS).astype(np.float64)
             for i in range(N_FEATURE_JETS):
-                cols[f"jet{i + 1}_{var}"] = values[:, i] if len(values) else values.reshape(0)
+                cols[f"jet{i + 1}_{var}"] = values[:, i]
         cols["lead_jet_pt"] = cols["jet1_pt"]
         return cols
 
@@ -233,19 +250,6 @@ class FourTopsProcessor(processor.ProcessorABC):
             "luminosityBlock": ak.to_numpy(events.luminosityBlock).astype(np.int64),
             "event": ak.to_numpy(events.event).astype(np.int64),
         }
-
-    def _fill(self, hists: dict[str, hist.Hist], columns: dict[str, np.ndarray], process: str,
-              systematic: str) -> None:
-        for name, hdef in self.config.histograms.items():
-            if hdef.variable not in columns:
-                continue
-            hists[name].fill(
-                region=columns["region"].astype(str),
-                process=process,
-                systematic=systematic,
-                **{hdef.variable: columns[hdef.variable]},
-                weight=columns["weight"],
-            )
 
     def postprocess(self, accumulator: dict[str, Any]) -> dict[str, Any]:
         """Nothing to do: outputs are written by the workflow."""

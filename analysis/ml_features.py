@@ -10,6 +10,7 @@ every event is scored by the model that did not see it in training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import awkward as ak
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from analysis.constituents import constituent_tensors, has_constituents, select_fatjets
 from analysis.event_shapes import event_shapes
 from analysis.jets import padded_jets, pt_ordered
-from analysis.trijets import select_tops, trijet_features
+from analysis.trijets import TRIJET_FEATURES, candidate_features, candidates, combos, select_tops
 
 #: Event-DNN inputs in order: (name, meaning, units).
 DNN_FEATURES: tuple[tuple[str, str, str], ...] = (
@@ -45,6 +46,8 @@ DNN_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("n_boosted_tops", "fat jets with boosted-tagger score > threshold", ""),
 )
 DNN_FEATURE_NAMES: tuple[str, ...] = tuple(f[0] for f in DNN_FEATURES)
+#: (events, their selected AK4 jets, their :func:`boosted_columns` or None): one jet set.
+JetSet = tuple[ak.Array, ak.Array, "dict[str, np.ndarray] | None"]
 #: Every column :func:`ml_feature_columns` returns.
 ML_COLUMNS: tuple[str, ...] = ("dnn_score", *DNN_FEATURE_NAMES)
 
@@ -59,6 +62,9 @@ class MLFeatureSettings(BaseModel):
     btag_wp: float = 0.3086
     resolved_max_jets: int = 8
     resolved_threshold: float = Field(0.5, description="score to count a resolved top")
+    resolved_mass_window: tuple[float, float] | None = Field(
+        None, description="(low, high) trijet mass in GeV a candidate needs to be scored; "
+        "None scores every trijet")
     boosted_min_pt: float = Field(300.0, description="fat-jet pT to run the tagger, GeV")
     boosted_max_abs_eta: float = 2.4
     boosted_threshold: float = Field(0.5, description="score to count a boosted top")
@@ -79,20 +85,34 @@ def dnn_fold(event: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(event) % 2 == 1, 0, 1)
 
 
-def _resolved(
-    pj: dict[str, np.ndarray], n_jets: np.ndarray, client: Any, s: MLFeatureSettings
-) -> dict[str, np.ndarray]:
-    feats, valid = trijet_features(pj, n_jets, s.resolved_max_jets)
-    scores = np.zeros(valid.shape, np.float32)
-    if valid.any():
-        out = client.infer(s.resolved_model, {"trijet_features": feats[valid]}, ["score"])
-        scores[valid] = np.asarray(out["score"]).reshape(-1)
-    best = select_tops(scores, valid, s.resolved_max_jets)
-    return {
-        "n_resolved_tops": (best > s.resolved_threshold).sum(axis=1).astype(np.int32),
-        "resolved_top_score_1": np.maximum(best[:, 0], 0.0).astype(np.float32),
-        "resolved_top_score_2": np.maximum(best[:, 1], 0.0).astype(np.float32),
-    }
+def _resolved_columns(
+    parts: Sequence[tuple[dict[str, np.ndarray], np.ndarray]], client: Any, s: MLFeatureSettings
+) -> list[dict[str, np.ndarray]]:
+    """Resolved-tagger columns of several jet sets (padded jets, jets per event): the
+    candidates of all sets go to the tagger in one call, then the scores are split."""
+    width = s.resolved_max_jets
+    picked = [candidates(pj, n, width, s.resolved_mass_window) for pj, n in parts]
+    rows = [candidate_features(pj, ev, ci, width) for (pj, _), (ev, ci) in zip(parts, picked,
+                                                                                strict=True)]
+    flat = np.concatenate(rows) if rows else np.zeros((0, len(TRIJET_FEATURES)), np.float32)
+    scores = np.zeros(0, np.float32)
+    if len(flat):
+        out = client.infer(s.resolved_model, {"trijet_features": flat}, ["score"])
+        scores = np.asarray(out["score"], np.float32).reshape(-1)
+    n_combos = len(combos(width))
+    columns = []
+    for (_, n_jets), (ev, ci), part in zip(parts, picked, np.split(scores, np.cumsum(
+            [len(r) for r in rows])[:-1]) if rows else [], strict=True):
+        dense = np.zeros((len(n_jets), n_combos), np.float32)
+        kept = np.zeros((len(n_jets), n_combos), bool)
+        dense[ev, ci], kept[ev, ci] = part, True
+        best = select_tops(dense, kept, width)
+        columns.append({
+            "n_resolved_tops": (best > s.resolved_threshold).sum(axis=1).astype(np.int32),
+            "resolved_top_score_1": np.maximum(best[:, 0], 0.0).astype(np.float32),
+            "resolved_top_score_2": np.maximum(best[:, 1], 0.0).astype(np.float32),
+        })
+    return columns
 
 
 def boosted_columns(
@@ -138,6 +158,51 @@ def dnn_inputs(columns: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([np.asarray(columns[k], np.float32) for k in DNN_FEATURE_NAMES], axis=1)
 
 
+def _jet_columns(
+    events: ak.Array, selected_jets: ak.Array, s: MLFeatureSettings
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """The DNN inputs from the jets alone (kinematics, b tags, event shapes), and the padded
+    leading ``resolved_max_jets`` jets with the jets per event for the resolved tagger."""
+    n = len(events)
+    jets = pt_ordered(selected_jets)
+    pj, n_jets = padded_jets(jets, max(s.resolved_max_jets, 6), s.btag_field)
+    width = pj["pt"].shape[1]
+    valid = np.arange(width)[None, :] < n_jets[:, None]
+    tagged = jets[s.btag_field] > s.btag_wp
+    cols: dict[str, np.ndarray] = {
+        "ht": ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float32),
+        "n_jets": n_jets.astype(np.int32),
+        "n_b": ak.to_numpy(ak.sum(tagged, axis=1)).astype(np.int32),
+        "ht_b": ak.to_numpy(ak.sum(jets.pt[tagged], axis=1)).astype(np.float32),
+    }
+    for i in range(6):
+        cols[f"jet{i + 1}_pt"] = pj["pt"][:, i].astype(np.float32)
+    ranked = ak.fill_none(
+        ak.pad_none(ak.sort(jets[s.btag_field], axis=1, ascending=False), 4, axis=1, clip=True), 0.0
+    )
+    ranked = ak.to_numpy(ranked).astype(np.float32).reshape(n, 4)
+    for i in range(4):
+        cols[f"btag_rank{i + 1}"] = ranked[:, i]
+    cols.update(event_shapes(pj["pt"], pj["eta"], pj["phi"], pj["mass"], valid))
+    small = {k: v[:, : s.resolved_max_jets] for k, v in pj.items()}
+    return cols, small, n_jets
+
+
+def _dnn_input_columns_of(
+    jet_sets: Mapping[str, JetSet], client: Any, s: MLFeatureSettings
+) -> dict[str, dict[str, np.ndarray]]:
+    """:data:`DNN_FEATURE_NAMES` columns per jet set; one resolved-tagger call for all."""
+    parts = {key: _jet_columns(events, jets, s) for key, (events, jets, _) in jet_sets.items()}
+    resolved = _resolved_columns([(pj, n) for _, pj, n in parts.values()], client, s)
+    out = {}
+    for (key, (cols, _, _)), res in zip(parts.items(), resolved, strict=True):
+        events, _, boosted = jet_sets[key]
+        cols.update(res)
+        cols.update(boosted if boosted is not None else boosted_columns(events, client, s))
+        out[key] = {k: cols[k] for k in DNN_FEATURE_NAMES}
+    return out
+
+
 def dnn_input_columns(
     events: ak.Array,
     selected_jets: ak.Array,
@@ -150,32 +215,35 @@ def dnn_input_columns(
     ``boosted``: :func:`boosted_columns` of ``events`` if already computed.
     """
     s = settings or MLFeatureSettings()
-    n = len(events)
-    jets = pt_ordered(selected_jets)
-    pj, n_jets = padded_jets(jets, max(s.resolved_max_jets, 6), s.btag_field)
-    width = pj["pt"].shape[1]
-    valid = np.arange(width)[None, :] < n_jets[:, None]
-    cols: dict[str, np.ndarray] = {
-        "ht": ak.to_numpy(ak.sum(jets.pt, axis=1)).astype(np.float32),
-        "n_jets": n_jets.astype(np.int32),
-        "n_b": ak.to_numpy(ak.sum(jets[s.btag_field] > s.btag_wp, axis=1)).astype(np.int32),
-        "ht_b": ak.to_numpy(ak.sum(jets.pt[jets[s.btag_field] > s.btag_wp], axis=1)).astype(
-            np.float32
-        ),
-    }
-    for i in range(6):
-        cols[f"jet{i + 1}_pt"] = pj["pt"][:, i].astype(np.float32)
-    ranked = ak.fill_none(
-        ak.pad_none(ak.sort(jets[s.btag_field], axis=1, ascending=False), 4, axis=1, clip=True), 0.0
-    )
-    ranked = ak.to_numpy(ranked).astype(np.float32).reshape(n, 4)
-    for i in range(4):
-        cols[f"btag_rank{i + 1}"] = ranked[:, i]
-    small = {k: v[:, : s.resolved_max_jets] for k, v in pj.items()}
-    cols.update(_resolved(small, n_jets, client, s))
-    cols.update(boosted if boosted is not None else boosted_columns(events, client, s))
-    cols.update(event_shapes(pj["pt"], pj["eta"], pj["phi"], pj["mass"], valid))
-    return {k: cols[k] for k in DNN_FEATURE_NAMES}
+    return _dnn_input_columns_of({"": (events, selected_jets, boosted)}, client, s)[""]
+
+
+def ml_feature_columns_by_set(
+    jet_sets: Mapping[str, JetSet], client: Any, settings: MLFeatureSettings | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`ml_feature_columns` of several jet sets (e.g. the jet variations of a chunk).
+
+    ``jet_sets`` maps a name to (events, their selected jets, their :func:`boosted_columns`
+    or None). Each model is called once for all sets together (the client still splits a
+    call into requests of at most its ``batch_size`` rows), so per-call costs are paid once
+    per chunk, not once per variation; the columns equal those of separate calls.
+    """
+    s = settings or MLFeatureSettings()
+    cols = _dnn_input_columns_of(jet_sets, client, s)
+    x = {key: dnn_inputs(c) for key, c in cols.items()}
+    events = [ak.to_numpy(ev.event) for ev, _, _ in jet_sets.values()]
+    fold = dnn_fold(np.concatenate(events)) if events else np.zeros(0, np.int64)
+    flat = np.concatenate(list(x.values())) if x else np.zeros((0, len(DNN_FEATURES)), np.float32)
+    score = np.zeros(len(flat), np.float32)
+    for k, model in enumerate(s.dnn_fold_models):
+        sel = fold == k
+        if sel.any():
+            out = client.infer(model, {"features": flat[sel]}, ["score"])
+            score[sel] = np.asarray(out["score"]).reshape(-1)
+    splits = np.split(score, np.cumsum([len(v) for v in x.values()])[:-1]) if x else []
+    for c, part in zip(cols.values(), splits, strict=True):
+        c["dnn_score"] = part
+    return {key: {k: c[k] for k in ML_COLUMNS} for key, c in cols.items()}
 
 
 def ml_feature_columns(
@@ -193,16 +261,4 @@ def ml_feature_columns(
     comes from the fold model that was not trained on it (see :func:`dnn_fold`).
     ``boosted``: :func:`boosted_columns` of ``events`` if already computed.
     """
-    s = settings or MLFeatureSettings()
-    n = len(events)
-    cols = dnn_input_columns(events, selected_jets, client, s, boosted)
-    cols["dnn_score"] = np.zeros(n, np.float32)
-    if n:
-        x = dnn_inputs(cols)
-        fold = dnn_fold(ak.to_numpy(events.event))
-        for k, model in enumerate(s.dnn_fold_models):
-            sel = fold == k
-            if sel.any():
-                out = client.infer(model, {"features": x[sel]}, ["score"])
-                cols["dnn_score"][sel] = np.asarray(out["score"]).reshape(-1)
-    return {k: cols[k] for k in ML_COLUMNS}
+    return ml_feature_columns_by_set({"": (events, selected_jets, boosted)}, client, settings)[""]

@@ -15,7 +15,7 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from analysis.constituents import constituent_tensors, has_constituents, select_fatjets
 from analysis.event_shapes import event_shapes
@@ -75,6 +75,13 @@ class MLFeatureSettings(BaseModel):
     boosted_model: str = "boosted_top_tagger"
     resolved_model: str = "resolved_top_tagger"
     dnn_fold_models: tuple[str, str] = ("event_dnn_fold0", "event_dnn_fold1")
+
+    @field_validator("resolved_mass_window")
+    @classmethod
+    def _ordered_window(cls, window: tuple[float, float] | None) -> tuple[float, float] | None:
+        if window is not None and not 0 <= window[0] < window[1]:
+            raise ValueError(f"resolved_mass_window {list(window)} needs 0 <= low < high (GeV)")
+        return window
 
 
 def dnn_fold(event: np.ndarray) -> np.ndarray:

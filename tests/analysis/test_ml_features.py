@@ -6,6 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from analysis.jets import padded_jets, pt_ordered
 from analysis.ml_features import (
     DNN_FEATURE_NAMES,
     ML_COLUMNS,
@@ -121,3 +122,17 @@ def test_mass_window_scores_only_candidates_inside(toy):
         "n_resolved_tops"].sum()
     with pytest.raises(ValueError, match="resolved_mass_window"):
         MLFeatureSettings(resolved_mass_window=(300.0, 100.0))
+
+
+def test_jet_inputs_follow_the_padded_pt_ordered_layout(toy):
+    ev, jets = toy
+    shuffled = jets[ak.argsort(jets.eta, axis=1)]  # not pT-ordered: the columns must order
+    cols = ml_feature_columns(ev, shuffled, FakeClient())
+    pj, n = padded_jets(pt_ordered(jets), 6)
+    for i in range(6):
+        np.testing.assert_array_equal(cols[f"jet{i + 1}_pt"], pj["pt"][:, i].astype(np.float32))
+    ranked = ak.to_numpy(ak.fill_none(ak.pad_none(ak.sort(jets.btagDeepFlavB, ascending=False),
+                                                  4, clip=True), 0.0))
+    for i in range(4):
+        np.testing.assert_array_equal(cols[f"btag_rank{i + 1}"], ranked[:, i].astype(np.float32))
+    assert cols["n_jets"].tolist() == n.tolist() and n.max() >= 7

@@ -22,6 +22,8 @@ from analysis.event_shapes import event_shapes
 from analysis.jets import PADDED_FIELDS
 from analysis.trijets import TRIJET_FEATURES, candidate_features, candidates, combos, select_tops
 
+#: Boosted-tagger inputs with a constituent axis (the last), which may be trimmed.
+CONSTITUENT_INPUTS = ("points", "features", "mask")
 #: Event-DNN inputs in order: (name, meaning, units).
 DNN_FEATURES: tuple[tuple[str, str, str], ...] = (
     ("ht", "scalar sum of selected-jet pT", "GeV"),
@@ -70,8 +72,12 @@ class MLFeatureSettings(BaseModel):
     boosted_threshold: float = Field(0.5, description="score to count a boosted top")
     pad_length: int = 100
     # CPU memory of the graph network grows with the batch (EdgeConv keeps k neighbours
-    # per constituent): a few hundred jets per call are as fast and stay under ~100 MB
-    boosted_batch_jets: int = Field(512, gt=0, description="fat jets per boosted-tagger call")
+    # per constituent); jets are batched by constituent count and each batch padded to its
+    # longest jet: 128 per call was ~20 % faster than 512 full-length ones (bench_taggers)
+    boosted_batch_jets: int = Field(128, gt=0, description="fat jets per boosted-tagger call")
+    boosted_min_slots: int = Field(
+        16, gt=0, description="fewest constituent slots per call; above the shipped tagger's "
+        "k + 1 = 9 nearest-neighbour slots")
     boosted_model: str = "boosted_top_tagger"
     resolved_model: str = "resolved_top_tagger"
     dnn_fold_models: tuple[str, str] = ("event_dnn_fold0", "event_dnn_fold1")
@@ -144,12 +150,19 @@ def boosted_columns(
         return out
     tensors = constituent_tensors(events, mask, s.pad_length)
     n_jets = int(counts.sum())
-    scores = np.concatenate([
-        np.asarray(client.infer(s.boosted_model,
-                                {k: v[i : i + s.boosted_batch_jets] for k, v in tensors.items()},
-                                ["score"])["score"]).reshape(-1)
-        for i in range(0, n_jets, s.boosted_batch_jets)
-    ])
+    # batches of jets with similar constituent counts, each padded only to its longest jet
+    # (at least boosted_min_slots): the graph network's cost grows with the padding, its
+    # scores do not (padded slots are masked and nobody's neighbour)
+    n_constituents = tensors["mask"].sum(axis=(1, 2)).astype(np.int64)
+    order = np.argsort(n_constituents, kind="stable")
+    scores = np.empty(n_jets, np.float32)
+    for start in range(0, n_jets, s.boosted_batch_jets):
+        jets = order[start : start + s.boosted_batch_jets]
+        width = min(s.pad_length, max(int(n_constituents[jets].max()), s.boosted_min_slots))
+        feed = {k: v[jets][..., :width] if k in CONSTITUENT_INPUTS else v[jets]
+                for k, v in tensors.items()}
+        result = client.infer(s.boosted_model, feed, ["score"])
+        scores[jets] = np.asarray(result["score"]).reshape(-1)
     per_event = ak.unflatten(scores, counts)
     out["boosted_top_score_max"] = ak.to_numpy(ak.fill_none(ak.max(per_event, axis=1), 0.0)).astype(
         np.float32

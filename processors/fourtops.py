@@ -163,8 +163,8 @@ class FourTopsProcessor(processor.ProcessorABC):
                                    btag_threshold=wp, absent=flavour.absent)
                 weights = {"nominal": base_weight * ws.nominal}
                 weights.update({n: base_weight * ws.weight(n) for n in ws.variations})
-            # ML columns depend on the jets only: once per jet variation, shared by the
-            # weight variations; the processor's own columns (ht, n_jets, ...) win.
+            # ML columns depend on the jets only: this jet variation's (computed above),
+            # shared by the weight variations; the processor's own columns (ht, ...) win.
             ml = ml_by_var.get(jet_var, {})
             if flavour.boosted is None:  # no boosted-top score: not filled, not faked
                 ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}

@@ -1,9 +1,12 @@
 """Resolved top candidates: trijets of AK4 jets, their features, and greedy selection.
 
-Every combination of three of the leading ``max_jets`` jets is a candidate. Within a
-candidate the jet with the highest b-tag score is the b candidate and the other two form
-the W candidate. :data:`TRIJET_FEATURES` are the inputs of the resolved top tagger (in
-order); :func:`select_tops` picks non-overlapping candidates greedily by score.
+Every combination of three of the leading ``max_jets`` jets is a candidate
+(:func:`candidates`; optionally only those in a loose trijet-mass window, the pre-filter
+before the tagger). Within a candidate the jet with the highest b-tag score is the b
+candidate and the other two form the W candidate. :data:`TRIJET_FEATURES` are the inputs
+of the resolved top tagger (in order), :func:`candidate_features` computes them for the
+listed candidates only; :func:`select_tops` picks non-overlapping candidates greedily by
+score.
 """
 
 from __future__ import annotations
@@ -44,25 +47,48 @@ def _mass(e, px, py, pz):
     return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
 
 
-def trijet_features(jets: dict[str, np.ndarray], n_jets: np.ndarray, max_jets: int):
-    """Features (n_events, n_combos, n_features) and validity (n_events, n_combos).
+def candidates(
+    jets: dict[str, np.ndarray],
+    n_jets: np.ndarray,
+    max_jets: int,
+    mass_window: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(event index, combination index) of the trijets to score, in event then combination
+    order.
 
-    ``jets`` holds padded (n_events, max_jets) arrays ``pt``, ``eta``, ``phi``, ``mass``,
-    ``btag`` (pT-ordered); ``n_jets`` the number of real jets per event.
+    Every combination of the event's real jets among the leading ``max_jets``; with
+    ``mass_window`` = (low, high) only those with low < trijet mass < high (GeV), the loose
+    pre-filter before the tagger. ``jets`` and ``n_jets`` as in :func:`trijet_features`.
     """
     c = combos(max_jets)
     valid = c[:, 2][None, :] < np.minimum(n_jets, max_jets)[:, None]
-    g = {k: v[:, c] for k, v in jets.items()}  # (n_ev, n_c, 3)
-    b_slot = np.argmax(g["btag"], axis=2)
+    if mass_window is not None and valid.any():
+        ev, ci = np.nonzero(valid)
+        px, py, pz, e = (sum(parts) for parts in zip(*(
+            _p4(*(jets[k][ev, c[ci, s]] for k in ("pt", "eta", "phi", "mass")))
+            for s in range(3)), strict=True))
+        m = _mass(e, px, py, pz)
+        valid[ev, ci] = (m > mass_window[0]) & (m < mass_window[1])
+    return np.nonzero(valid)
+
+
+def candidate_features(
+    jets: dict[str, np.ndarray], event: np.ndarray, combination: np.ndarray, max_jets: int
+) -> np.ndarray:
+    """Tagger inputs (n_candidates, n_features) float32 of the trijets
+    ``combos(max_jets)[combination]`` of events ``event`` (see :func:`candidates`)."""
+    c = combos(max_jets)[combination]
+    g = {k: v[event[:, None], c] for k, v in jets.items()}  # (n_cand, 3)
+    b_slot = np.argmax(g["btag"], axis=1) if len(event) else np.zeros(0, np.int64)
     # W-candidate slots: the other two, in pT order (jets are pT-ordered already)
     other = np.array([[1, 2], [0, 2], [0, 1]])[b_slot]
 
     def pick(name, slot):
-        return np.take_along_axis(g[name], slot[..., None], axis=2)[..., 0]
+        return np.take_along_axis(g[name], slot[:, None], axis=1)[:, 0]
 
     b = {k: pick(k, b_slot) for k in g}
-    w1 = {k: pick(k, other[..., 0]) for k in g}
-    w2 = {k: pick(k, other[..., 1]) for k in g}
+    w1 = {k: pick(k, other[:, 0]) for k in g}
+    w2 = {k: pick(k, other[:, 1]) for k in g}
     pb, p1, p2 = (_p4(j["pt"], j["eta"], j["phi"], j["mass"]) for j in (b, w1, w2))
     wx, wy, wz, we = (p1[i] + p2[i] for i in range(4))
     tx, ty, tz, te = wx + pb[0], wy + pb[1], wz + pb[2], we + pb[3]
@@ -72,7 +98,7 @@ def trijet_features(jets: dict[str, np.ndarray], n_jets: np.ndarray, max_jets: i
     w_phi = np.arctan2(wy, wx)
     ptsum = b["pt"] + w1["pt"] + w2["pt"]
     safe = np.maximum(ptsum, 1e-9)
-    feats = np.stack(
+    return np.stack(
         [
             m_top,
             m_w,
@@ -86,9 +112,23 @@ def trijet_features(jets: dict[str, np.ndarray], n_jets: np.ndarray, max_jets: i
             np.hypot(tx, ty) / safe,
             b["pt"] / safe,
         ],
-        axis=2,
-    ).astype(np.float32)
-    feats[~valid] = 0.0
+        axis=1,
+    ).astype(np.float32).reshape(len(event), len(TRIJET_FEATURES))
+
+
+def trijet_features(jets: dict[str, np.ndarray], n_jets: np.ndarray, max_jets: int):
+    """Features (n_events, n_combos, n_features) and validity (n_events, n_combos).
+
+    ``jets`` holds padded (n_events, max_jets) arrays ``pt``, ``eta``, ``phi``, ``mass``,
+    ``btag`` (pT-ordered); ``n_jets`` the number of real jets per event. Features of
+    combinations beyond an event's jets are 0.
+    """
+    n_c = len(combos(max_jets))
+    event, combination = candidates(jets, n_jets, max_jets)
+    feats = np.zeros((len(n_jets), n_c, len(TRIJET_FEATURES)), np.float32)
+    valid = np.zeros((len(n_jets), n_c), bool)
+    feats[event, combination] = candidate_features(jets, event, combination, max_jets)
+    valid[event, combination] = True
     return feats, valid
 
 

@@ -10,6 +10,8 @@ and ms/jet (ONNX Runtime, 1 intra-op thread) at batch 1, 64 and 512
 (``inference.training.report.boosted_speed``); resolved-tagger trijets/s; event-DNN
 events/s (raw ONNX and the full ``dnn_input_columns`` through the in-process client); the
 tagger scores on real fat jets of pfnano.root and real jets of nano_tt_v12.root.
+``--session-options`` adds rows/s of each model under ONNX Runtime's graph optimization
+levels and execution modes (the evidence for the engine's settings).
 """
 
 from __future__ import annotations
@@ -56,6 +58,37 @@ def _rate(sess, feed: dict[str, np.ndarray], batch: int, repeats: int = 3) -> fl
     return n / best
 
 
+#: ONNX Runtime session options compared by ``--session-options`` (one intra-op thread).
+SESSION_VARIANTS: dict[str, tuple[ort.GraphOptimizationLevel, ort.ExecutionMode]] = {
+    f"{level}, {mode}": (getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{level.upper()}"),
+                         getattr(ort.ExecutionMode, f"ORT_{mode.upper()}"))
+    for level in ("basic", "extended", "all") for mode in ("sequential", "parallel")
+}
+
+
+def _session_options_table(repo: Path, feeds: dict[str, dict[str, np.ndarray]],
+                           batch: int, rounds: int = 5) -> None:
+    """Rows/s per model and session-option variant: calls interleaved across the variants
+    and the median kept, so other load on the machine favours none of them."""
+    for model, feed in feeds.items():
+        sessions = {}
+        for name, (level, mode) in SESSION_VARIANTS.items():
+            o = ort.SessionOptions()
+            o.intra_op_num_threads, o.inter_op_num_threads = 1, 1
+            o.graph_optimization_level, o.execution_mode = level, mode
+            o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            sessions[name] = ort.InferenceSession(str(repo / model / "1" / "model.onnx"), o,
+                                                  providers=["CPUExecutionProvider"])
+        times: dict[str, list[float]] = {name: [] for name in sessions}
+        for _ in range(rounds):
+            for name, sess in sessions.items():
+                times[name].append(len(next(iter(feed.values()))) / _rate(sess, feed, batch, 1))
+        n = len(next(iter(feed.values())))
+        print(f"{model}: rows/s by session options (1 thread, batch {batch}, {n} rows)")
+        for name, t in times.items():
+            print(f"  {name:22s} {n / float(np.median(t)):10.0f}")
+
+
 def _cards(repo: Path) -> None:
     m = read_metadata(repo / "boosted_top_tagger" / "1" / "model.onnx")["metrics"]
     print("boosted_top_tagger held-out metrics (model card, generated jets):")
@@ -73,6 +106,8 @@ def main() -> None:
     ap.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
     ap.add_argument("--events", type=int, default=1500, help="generated tttt events")
     ap.add_argument("--jets", type=int, default=2000, help="boosted fat jets to time")
+    ap.add_argument("--session-options", action="store_true",
+                    help="also compare graph optimization levels and execution modes")
     args = ap.parse_args()
     repo = args.repository
     _cards(repo)
@@ -114,6 +149,12 @@ def main() -> None:
     xd = dnn_inputs(cols)
     r = _rate(_session(repo / "event_dnn_fold0" / "1" / "model.onnx"), {"features": xd}, 4096)
     print(f"event_dnn_fold0: {r:.0f} events/s (batch 4096)")
+    if args.session_options:
+        fat = select_fatjets(ev.FatJet, s.boosted_min_pt, s.boosted_max_abs_eta)
+        tensors = {k: v[:512] for k, v in constituent_tensors(ev, fat, s.pad_length).items()}
+        _session_options_table(repo, {"resolved_top_tagger": {"trijet_features": x}}, 16384)
+        _session_options_table(repo, {"boosted_top_tagger": tensors}, s.boosted_batch_jets)
+        _session_options_table(repo, {"event_dnn_fold0": {"features": xd}}, 4096)
 
     if (SHARED / "pfnano.root").is_file():
         real = read_nanoaod(SHARED / "pfnano.root")

@@ -55,9 +55,9 @@ class MLColumns(Protocol):
         """Columns that depend on the fat jets only (the same for every jet variation)."""
         ...
 
-    def __call__(self, events: ak.Array, jets: ak.Array, btag_wp: float,
-                 boosted: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        """All ML columns of ``events`` with selected ``jets``; ``boosted`` precomputed."""
+    def variations(self, jet_sets: dict[str, tuple[ak.Array, ak.Array, dict[str, np.ndarray]]],
+                   btag_wp: float) -> dict[str, dict[str, np.ndarray]]:
+        """All ML columns per jet variation, from (events, selected jets, boosted columns)."""
         ...
 
 
@@ -140,11 +140,15 @@ class FourTopsProcessor(processor.ProcessorABC):
                     for var, (pt, mass) in varied.items()}
         # boosted tagging depends on the fat jets only: once for every event that any
         # jet variation preselects, then sliced per variation
-        boosted = None
+        ml_by_var: dict[str, dict[str, np.ndarray]] = {}
         if self.ml_columns is not None:
             union = np.logical_or.reduce([p.sel for p in selected.values()])
-            boosted = (union, compat.boosted_columns(base[union], flavour, self.ml_columns,
-                                                     cfg))
+            boosted = compat.boosted_columns(base[union], flavour, self.ml_columns, cfg)
+            # all jet variations in one call: each model runs once per chunk
+            ml_by_var = self.ml_columns.variations(
+                {var: (base[p.sel], self._awkward_jets(jets_in, varied[var], var, p.sel),
+                       {k: v[p.sel[union]] for k, v in boosted.items()})
+                 for var, p in selected.items()}, wp)
         for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
             # weights count only where the jets are enough (every cutflow step from n_jets on
             # and every fill is within sel_j): computed for those events only
@@ -157,16 +161,11 @@ class FourTopsProcessor(processor.ProcessorABC):
                 weights = {"nominal": weights["nominal"] * ws.nominal}
                 weights.update({n: base_weight[keep] * ws.weight(n) for n in ws.variations})
             in_keep = {s: m[keep] for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
-            # ML columns depend on the jets only: once per jet variation, shared by the
-            # weight variations; the processor's own columns (ht, n_jets, ...) win.
-            ml = {}
-            if boosted is not None:
-                union, columns = boosted
-                ml = self.ml_columns(base[sel], self._awkward_jets(jets_in, varied[jet_var],
-                                                                   jet_var, sel), wp,
-                                     {k: v[sel[union]] for k, v in columns.items()})
-                if flavour.boosted is None:  # no boosted-top score: not filled, not faked
-                    ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}
+            # ML columns depend on the jets only: this jet variation's (computed above),
+            # shared by the weight variations; the processor's own columns (ht, ...) win.
+            ml = ml_by_var.get(jet_var, {})
+            if flavour.boosted is None:  # no boosted-top score: not filled, not faked
+                ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}
             # everything but the weight is the same for all weight variations: once here
             columns = self._columns(jets.events(sel), n_jets[sel], n_b[sel], ht[sel])
             columns.update({k: v for k, v in ml.items() if k not in columns})

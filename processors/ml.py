@@ -16,7 +16,13 @@ import awkward as ak
 import numpy as np
 
 from analysis.config import AnalysisConfig
-from analysis.ml_features import MLFeatureSettings, boosted_columns, ml_feature_columns
+from analysis.ml_features import (
+    JetSet,
+    MLFeatureSettings,
+    boosted_columns,
+    ml_feature_columns,
+    ml_feature_columns_by_set,
+)
 from analysis.ml_settings import feature_settings
 from inference.dask_plugin import InferencePlugin, WorkerInferenceClient
 
@@ -40,6 +46,13 @@ class InferenceColumns:
         """
         settings = self.features.model_copy(update={"btag_wp": btag_wp})
         return ml_feature_columns(events, jets, self.client, settings, boosted)
+
+    def variations(self, jet_sets: dict[str, JetSet], btag_wp: float,
+                   ) -> dict[str, dict[str, np.ndarray]]:
+        """The columns of :meth:`__call__` per jet variation, every model called once for
+        all of them (:func:`~analysis.ml_features.ml_feature_columns_by_set`)."""
+        settings = self.features.model_copy(update={"btag_wp": btag_wp})
+        return ml_feature_columns_by_set(jet_sets, self.client, settings)
 
 
 def ml_columns_from_config(config: AnalysisConfig,

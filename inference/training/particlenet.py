@@ -34,6 +34,7 @@ from torch import nn
 from inference.training.settings import BoostedTaggerSettings
 
 _FAR = 1e9  # shift of padded points so they are never anyone's neighbour
+PADDED = ("points", "features", "mask")  # inputs with a (padded) constituent axis
 _MASS_SCALE = 100.0  # GeV: head masses enter as m / 100 GeV and log(1 + m / 100 GeV)
 
 
@@ -252,7 +253,8 @@ def predict(model: ParticleNetLite, data: dict[str, np.ndarray], batch: int = 20
 
 
 def export_onnx(model: ParticleNetLite, pad_length: int, n_features: int, path: str) -> None:
-    """Export with a dynamic batch axis; inputs ``model.input_names``, output ``score``."""
+    """Export with dynamic batch and constituent axes; inputs ``model.input_names``, output
+    ``score``."""
     model.eval()
     args: tuple[torch.Tensor, ...] = (
         torch.zeros(2, 2, pad_length),
@@ -271,6 +273,9 @@ def export_onnx(model: ParticleNetLite, pad_length: int, n_features: int, path: 
             input_names=names,
             output_names=["score"],
             dynamo=False,
-            dynamic_axes={n: {0: "batch"} for n in [*names, "score"]},
+            # the constituent axis is free too: a batch of jets with few constituents can be
+            # fed with less padding (padded slots are masked and nobody's neighbour)
+            dynamic_axes={n: {0: "batch", **({2: "constituents"} if n in PADDED else {})}
+                          for n in [*names, "score"]},
             opset_version=17,
         )

@@ -6,12 +6,14 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from analysis.jets import padded_jets, pt_ordered
 from analysis.ml_features import (
     DNN_FEATURE_NAMES,
     ML_COLUMNS,
     MLFeatureSettings,
     dnn_fold,
     ml_feature_columns,
+    ml_feature_columns_by_set,
 )
 from inference.training.toy_events import make_toy_events
 
@@ -83,3 +85,54 @@ def test_zero_events_and_missing_constituents(toy):
     cols = ml_feature_columns(plain, jets, client)
     assert not cols["boosted_top_score_max"].any() and not cols["n_boosted_tops"].any()
     assert "boosted_top_tagger" not in {m for m, _ in client.calls}
+
+
+def test_jet_sets_in_one_call_per_model_equal_separate_calls(toy):
+    ev, jets = toy
+    scaled = ak.with_field(jets, jets.pt * 1.03, "pt")  # a JES-like variation
+    sets = {"nominal": (ev, jets, None), "up": (ev[5:], scaled[5:], None)}
+    client = FakeClient()
+    together = ml_feature_columns_by_set(sets, client)
+    per_model = [m for m, _ in client.calls if m != "boosted_top_tagger"]
+    assert sorted(per_model) == ["event_dnn_fold0", "event_dnn_fold1", "resolved_top_tagger"]
+    for name, (events, selected, _) in sets.items():
+        alone = ml_feature_columns(events, selected, FakeClient())
+        assert set(together[name]) == set(alone)
+        for k in alone:
+            np.testing.assert_array_equal(together[name][k], alone[k], err_msg=f"{name} {k}")
+    # the variation moved the jets, so its trijets and HT really differ
+    assert not np.array_equal(together["up"]["ht"], together["nominal"]["ht"][5:])
+
+
+def test_mass_window_scores_only_candidates_inside(toy):
+    ev, jets = toy
+    client = FakeClient()
+    s = MLFeatureSettings(resolved_mass_window=(140.0, 210.0))
+    cols = ml_feature_columns(ev, jets, client, s)
+    fed = np.concatenate([i["trijet_features"] for m, i in client.calls
+                          if m == "resolved_top_tagger"])
+    assert len(fed) > 0 and np.all((fed[:, 0] > 140.0) & (fed[:, 0] < 210.0))
+    full = FakeClient()
+    ml_feature_columns(ev, jets, full)
+    fed_all = np.concatenate([i["trijet_features"] for m, i in full.calls
+                              if m == "resolved_top_tagger"])
+    assert len(fed) < len(fed_all)
+    # the fake tagger tags only masses near 172.5 GeV, all inside: tops are not lost
+    assert cols["n_resolved_tops"].sum() == ml_feature_columns(ev, jets, FakeClient())[
+        "n_resolved_tops"].sum()
+    with pytest.raises(ValueError, match="resolved_mass_window"):
+        MLFeatureSettings(resolved_mass_window=(300.0, 100.0))
+
+
+def test_jet_inputs_follow_the_padded_pt_ordered_layout(toy):
+    ev, jets = toy
+    shuffled = jets[ak.argsort(jets.eta, axis=1)]  # not pT-ordered: the columns must order
+    cols = ml_feature_columns(ev, shuffled, FakeClient())
+    pj, n = padded_jets(pt_ordered(jets), 6)
+    for i in range(6):
+        np.testing.assert_array_equal(cols[f"jet{i + 1}_pt"], pj["pt"][:, i].astype(np.float32))
+    ranked = ak.to_numpy(ak.fill_none(ak.pad_none(ak.sort(jets.btagDeepFlavB, ascending=False),
+                                                  4, clip=True), 0.0))
+    for i in range(4):
+        np.testing.assert_array_equal(cols[f"btag_rank{i + 1}"], ranked[:, i].astype(np.float32))
+    assert cols["n_jets"].tolist() == n.tolist() and n.max() >= 7

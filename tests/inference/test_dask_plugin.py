@@ -43,6 +43,19 @@ def _chunk(handle: WorkerInferenceClient, seed: int) -> tuple[str, int, int, np.
     return worker.address, id(handle.client), plugin.loads, y - (x @ [1.0, 2.0, 3.0] + 1)
 
 
+def test_unpickled_handles_without_plugin_share_one_client_per_process(model_repo: Path) -> None:
+    # an executor without the plugin unpickles a fresh processor (and handle) per chunk
+    settings = InferenceSettings(repository=model_repo)
+    handles = [pickle.loads(pickle.dumps(WorkerInferenceClient(settings))) for _ in range(3)]
+    x = np.ones((4, 3), np.float32)
+    for handle in handles:
+        np.testing.assert_allclose(handle.infer("linear", {"x": x})["y"][:, 0], 7.0, atol=1e-5)
+    assert len({id(h.client) for h in handles}) == 1
+    assert handles[0].client.loads == 1  # the model was loaded once, not once per copy
+    other = WorkerInferenceClient(settings.model_copy(update={"batch_size": 7}))
+    assert other.client is not handles[0].client  # other settings, other client
+
+
 def test_models_load_once_per_worker(cluster_client: Client, model_repo: Path) -> None:
     settings = InferenceSettings(repository=model_repo)
     register(cluster_client, settings)

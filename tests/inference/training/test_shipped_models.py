@@ -76,6 +76,27 @@ def test_boosted_tagger_runs_on_real_pfnano(nanoaod_dir, client):
     assert np.all((scores >= 0) & (scores <= 1))
 
 
+def test_boosted_tagger_scores_do_not_depend_on_the_padding(generated_ttbar, client):
+    """The processor feeds jets batched by constituent count with the padding trimmed to
+    the longest jet of the batch; the scores equal those of the full 100-slot padding."""
+    from analysis.ml_features import MLFeatureSettings, boosted_columns
+
+    ev = read_nanoaod(generated_ttbar, ("FatJet", "FatJetPFCands", "PFCands"))
+    s = MLFeatureSettings(boosted_batch_jets=16)
+    mask = select_fatjets(ev.FatJet, s.boosted_min_pt, s.boosted_max_abs_eta)
+    tagged = ak.to_numpy(ak.any(mask, axis=1))
+    ev, mask = ev[tagged][:60], mask[tagged][:60]  # ~80 jets: 5 batches, quick on one core
+    full = constituent_tensors(ev, mask, s.pad_length)
+    n_constituents = full["mask"].sum(axis=(1, 2))
+    assert len(n_constituents) > 48 and n_constituents.min() < 60  # batches really trimmed
+    scores = ak.unflatten(client.infer("boosted_top_tagger", full)["score"][:, 0],
+                          ak.to_numpy(ak.sum(mask, axis=1)))
+    cols = boosted_columns(ev, client, s)
+    np.testing.assert_allclose(cols["boosted_top_score_max"], ak.to_numpy(ak.max(scores, axis=1)),
+                               atol=1e-6)
+    assert cols["n_boosted_tops"].tolist() == ak.sum(scores > s.boosted_threshold, axis=1).tolist()
+
+
 def test_resolved_tagger_prefers_true_tops_in_real_ttbar(nanoaod_dir, client):
     """On real NanoAOD tt̄, trijets matched to a top's b q q' score above the others."""
     ev = read_nanoaod(nanoaod_dir / "nano_tt_v12.root", ("Jet", "GenPart"))

@@ -135,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"±{n['predicted_yield_unc']:.0f} vs {n['true_yield']:.0f}"
                   f"±{n['true_yield_unc']:.0f} (pull {n['normalization_pull']:+.2f}, "
                   f"p {n['normalization_p']:.3f})  {'PASS' if n['passed'] else 'FAIL'}")
+    if results:
+        print("passes per check (shape p >= 0.01, normalization p >= 0.01, raw/morphed >= 3):")
+        for name in next(iter(results.values()))["closure"]:
+            flags = ["PASS" if r["closure"][name]["passed"] else "FAIL" for r in results.values()]
+            print(f"  {name:22s} {flags.count('PASS')}/{len(flags)}  {' '.join(flags)}")
     for variable in ("dnn_score", "ht"):
         if not results:
             break

@@ -113,10 +113,11 @@ def _check_onnx(ensemble: GridEnsemble, repo_dir: Path, name: str) -> float:
 def _templates(validation: GridEnsemble, signal: GridEnsemble, edges: list[float],
                variable: str) -> tuple[dict[str, Template], np.ndarray]:
     """Target-cell templates of both grids in ``variable``, with the validation grid's
-    non-closure δ applied to both as a shape uncertainty; (templates, δ)."""
+    non-closure δ (its part beyond the statistical error) applied to both as a shape
+    uncertainty; (templates, δ)."""
     vr_template = make_template(validation, edges, variable=variable)
     vr_target = target_histogram(validation, TARGET, edges, variable)
-    delta = nonclosure(vr_template, vr_target[0])
+    delta = nonclosure(vr_template, vr_target[0], vr_target[1])
     vr_template = apply_nonclosure(vr_template, delta)
     sr_template = apply_nonclosure(make_template(signal, edges, variable=variable), delta)
     return {"validation": vr_template, "signal": sr_template}, delta

@@ -7,7 +7,11 @@ yield. Variations (all in the fit binning):
 * ``ensemble_up/down``: mean ± standard deviation of the members' normalized shapes;
 * ``nonclosure_up/down``: the bin-by-bin shape ratio target/prediction in the validation
   target cell, δ_b = t_b/p_b - 1 (unit-area shapes), applied as nominal·(1 ± δ_b) and
-  renormalized to the nominal yield (a shape-only uncertainty).
+  renormalized to the nominal yield (a shape-only uncertainty). Only the part of δ that
+  its statistical error σ_b (target and template) does not explain is kept,
+  sign(δ_b)·sqrt(max(δ_b² - σ_b², 0)): E[δ_b²] = δ_true² + σ_b², and the statistical part
+  is already in the signal template's own statistics and the data's Poisson terms; the raw
+  δ_b counted the validation cell's fluctuations a second time (pulls of width ~0.5).
 """
 
 from __future__ import annotations
@@ -135,11 +139,35 @@ def target_histogram(ensemble: GridEnsemble, cell: tuple[int, int], edges: list[
     return histogram(values[mask], ensemble.data.target.weight[mask], edges)
 
 
-def nonclosure(validation: Template, target_sumw: np.ndarray) -> np.ndarray:
-    """δ_b = t_b/p_b - 1 of unit-area shapes in the validation target cell (0 where p_b = 0)."""
+def nonclosure(validation: Template, target_sumw: np.ndarray,
+               target_sumw2: np.ndarray | None = None) -> np.ndarray:
+    """δ_b = t_b/p_b - 1 of unit-area shapes in the validation target cell (0 where p_b = 0).
+
+    With ``target_sumw2`` only the part beyond its statistical error is returned,
+    sign(δ_b)·sqrt(max(δ_b² - σ_b², 0)), σ_b² = (t_b/p_b)² (rel. var. of the target's
+    shape + rel. var. of the template's shape: statistics and ensemble spread).
+    """
     p = _unit(np.asarray(validation.nominal))
     t = _unit(np.asarray(target_sumw, dtype=np.float64))
-    return np.divide(t, p, out=np.ones_like(p), where=p > 0) - 1.0
+    ratio = np.divide(t, p, out=np.ones_like(p), where=p > 0)
+    delta = ratio - 1.0
+    if target_sumw2 is None:
+        return delta
+    rel_var = (_shape_rel_variance(np.asarray(target_sumw, dtype=np.float64),
+                                   np.asarray(target_sumw2, dtype=np.float64))
+               + _shape_rel_variance(np.asarray(validation.nominal, dtype=np.float64),
+                                     validation.total_variance()))
+    excess = np.clip(delta**2 - ratio**2 * rel_var, 0.0, None)
+    return np.sign(delta) * np.sqrt(excess)
+
+
+def _shape_rel_variance(sumw: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """Relative variance of each bin of the unit-area shape sumw/Σsumw, bins independent:
+    Var(s_i) = ((1 - s_i)² v_i + s_i² Σ_{j≠i} v_j) / Σ², divided by s_i² (0 where s_i = 0)."""
+    total = sumw.sum()
+    s = sumw / total
+    var = ((1.0 - s) ** 2 * variance + s**2 * (variance.sum() - variance)) / total**2
+    return np.divide(var, s**2, out=np.zeros_like(s), where=s > 0)
 
 
 def apply_nonclosure(template: Template, delta: np.ndarray) -> Template:

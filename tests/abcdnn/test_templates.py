@@ -38,6 +38,37 @@ def test_nonclosure_is_shape_ratio_minus_one() -> None:
     np.testing.assert_allclose(nonclosure(prediction, target), [0.2, 0.0, 0.58 / 0.6 - 1])
 
 
+def test_nonclosure_keeps_only_the_part_beyond_statistics_by_hand() -> None:
+    prediction = _template([100.0, 100.0])  # no template uncertainty
+    target = np.array([120.0, 80.0])  # shape (0.6, 0.4): raw δ = (+0.2, -0.2)
+    # Var(shape_0) = (0.4² · 120 + 0.6² · 80) / 200² = 0.0012; relative: / 0.6²; σ² = 1.2² ·
+    # that = 0.0048, so |δ_0| = sqrt(0.04 - 0.0048); bin 1: Var / 0.4² · 0.8² = 0.0048 too.
+    sized = nonclosure(prediction, target, target)
+    np.testing.assert_allclose(sized, [np.sqrt(0.0352), -np.sqrt(0.0352)])
+
+
+def test_sized_nonclosure_estimates_the_true_mismodelling() -> None:
+    # Poisson replicas of a target whose true shape is off by ±15 % per bin: the raw δ²
+    # averages δ_true² + σ² (counts the fluctuation), the sized one δ_true²; with no
+    # mismodelling the sized δ² averages E[max(χ²₁ - 1, 0)] σ² = 0.48 σ² (raw: σ²).
+    rng = np.random.default_rng(7)
+    prediction = _template(np.full(10, 200.0))
+    for true_delta in (np.tile([0.15, -0.15], 5), np.zeros(10)):
+        expected = 200.0 * (1.0 + true_delta)
+        raw, sized = [], []
+        for _ in range(400):
+            target = rng.poisson(expected).astype(float)
+            raw.append(nonclosure(prediction, target) ** 2)
+            sized.append(nonclosure(prediction, target, target) ** 2)
+        sigma2 = np.mean(raw) - np.mean(true_delta**2)  # ≈ 1/200 per bin
+        assert 0.004 < sigma2 < 0.007
+        if true_delta.any():
+            assert np.mean(sized) == pytest.approx(0.0225, rel=0.1)
+            assert np.mean(raw) > 1.15 * 0.0225
+        else:
+            assert np.mean(sized) < 0.6 * sigma2
+
+
 def test_nonclosure_variation_is_shape_only() -> None:
     t = apply_nonclosure(_template([10.0, 30.0, 60.0]), np.array([0.2, 0.0, -0.1]))
     assert sum(t.nonclosure_up) == pytest.approx(100.0)

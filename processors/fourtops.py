@@ -18,6 +18,7 @@ import numpy as np
 from coffea import processor
 
 from analysis.config import AnalysisConfig, HistogramDef
+from analysis.publish.efficiency import btag_efficiency_hist, empty_hist
 from analysis.regions import assign_regions, region_labels
 from analysis.selection import Preselected, has_veto_lepton, preselect, trigger_decision
 from analysis.variations import jet_variation_names, jet_variations
@@ -125,6 +126,7 @@ class FourTopsProcessor(processor.ProcessorABC):
             storage=hist.storage.Weight(),
         )
         features: dict[str, list[dict[str, np.ndarray]]] = {}
+        btag_efficiency = empty_hist()  # b-tagging efficiency tables: nominal MC jets
         cutflow_variations: dict[str, dict[str, dict[str, float]]] = {}
         wp = cfg.btag.working_points[info.era]
         is_data = info.kind == "data"
@@ -175,6 +177,9 @@ class FourTopsProcessor(processor.ProcessorABC):
                          for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
                 if syst == "nominal":
                     cutflow.update(steps)
+                    if not is_data:
+                        btag_efficiency = btag_efficiency_hist(
+                            jets[sel], w[sel], info.process, wp, cfg.btag.discriminant)
                 else:
                     cutflow_variations[syst] = steps
                 columns = self._columns(jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])
@@ -191,6 +196,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         return {
             "hists": hists,
             "yields": yields,
+            "btag_efficiency": btag_efficiency,
             "cutflow": {dataset: cutflow},
             "cutflow_variations": {dataset: cutflow_variations},
             "features": features or {dataset: []},

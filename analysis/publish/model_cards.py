@@ -55,9 +55,18 @@ def _transform(name: str) -> str:
     return "none"
 
 
+def _raw_name(name: str) -> str:
+    """The variable a transform acts on: ``logit(dnn_score)`` → ``dnn_score``,
+    ``log(ht/GeV)`` → ``ht`` (in GeV)."""
+    if _transform(name) == "none":
+        return name
+    return name[name.index("(") + 1 : name.rindex(")")].split("/")[0]
+
+
 def _input_block(entry: dict[str, Any]) -> dict[str, Any]:
-    names, infos, in_model = _variables(entry)
-    by_name = {v["name"]: v for v in infos}
+    documented, infos, in_model = _variables(entry)
+    names = [_raw_name(n) for n in documented]
+    by_name = {_raw_name(v["name"]): v for v in infos}
     identity = {"median": 0.0, "norm_factor": 1.0, "lower_bound": -1e32, "upper_bound": 1e32}
     var_infos = {n: {k: float(by_name.get(n, identity)[k]) for k in identity} | {"pad": 0.0}
                  for n in names}
@@ -66,8 +75,8 @@ def _input_block(entry: dict[str, Any]) -> dict[str, Any]:
     shape = entry.get("shape", [])
     if len(shape) == 2:
         block["var_length"] = int(shape[1])
-    if any(_transform(n) != "none" for n in names):
-        block["transform"] = [_transform(n) for n in names]
+    if any(_transform(n) != "none" for n in documented):
+        block["transform"] = [_transform(n) for n in documented]
     if "cells" in entry:  # one-hot conditions of the ABCDnn map
         block["cells"] = entry["cells"]
         block["encoding"] = entry.get("encoding", "")

@@ -72,6 +72,42 @@ def resolved_model(repository: Path, name: str, features: pd.DataFrame, client: 
                           "output:score": score.reshape(-1).astype(np.float32)}, name, folder)
 
 
+def constituent_events(path: Path, entries: int) -> Any:
+    """The first ``entries`` events of a PFNano file: FatJet, FatJetPFCands, PFCands."""
+    import awkward as ak
+    import uproot
+
+    with uproot.open(path) as f:
+        tree = f["Events"]
+        out = {}
+        for coll in ("FatJet", "FatJetPFCands", "PFCands"):
+            names = [k for k in tree.keys() if k.startswith(coll + "_")]
+            arrays = tree.arrays(names, entry_stop=entries)
+            out[coll] = ak.zip({k[len(coll) + 1:]: arrays[k] for k in names})
+    return ak.zip(out, depth_limit=1)
+
+
+def boosted_model(repository: Path, settings: Any, source: Path, client: Any,
+                  folder: Path, entries: int = 500) -> dict[str, str] | None:
+    """The boosted top tagger; validation rows: fat jets of the first ``entries`` events of
+    a PFNano input file (the processor's constituent tensors), scored by the pipeline's
+    inference client. None when those events have no fat jet to tag."""
+    from analysis.constituents import constituent_tensors, select_fatjets
+
+    events = constituent_events(source, entries)
+    mask = select_fatjets(events.FatJet, settings.boosted_min_pt, settings.boosted_max_abs_eta)
+    tensors = constituent_tensors(events, mask, settings.pad_length)
+    if len(tensors["mask"]) == 0:
+        return None
+    tensors = {k: v[:MAX_ROWS // 4] for k, v in tensors.items()}
+    name = settings.boosted_model
+    score = np.asarray(client.infer(name, tensors, ["score"])["score"])
+    model = publishable(str(repository / name / "1" / "model.onnx"))
+    reference = {f"input:{k}": v for k, v in tensors.items()}
+    reference["output:score"] = score.reshape(-1).astype(np.float32)
+    return _write(model, reference, name, folder)
+
+
 def abcdnn_model(model_path: Path, features: pd.DataFrame, folder: Path) -> dict[str, str]:
     """The ABCDnn map; validation rows: ttbar events of the grid's cells, standardized and
     encoded by the morphing code and run through the pipeline's inference client."""

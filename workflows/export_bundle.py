@@ -48,6 +48,20 @@ cell `<c>.cells[i]` has N-jets bin `<c>.n_jets_bin[i]` and N-b bin `<c>.n_b_bin[
 """
 
 
+def pfnano_file(outdir: Path) -> Path | None:
+    """A simulated PFNano input file of the run (from the process stage's summary) that is
+    still on disk: the boosted tagger's validation events. None if there is none."""
+    summary = Path(outdir) / "process" / "summary.json"
+    if not summary.is_file():
+        return None
+    inputs = json.loads(summary.read_text()).get("inputs", {})
+    for dataset in sorted(inputs, key=lambda d: d != "tttt"):  # the signal first
+        for path, info in inputs[dataset].get("files", {}).items():
+            if dataset != "data" and info.get("pfnano") and Path(path).is_file():
+                return Path(path)
+    return None
+
+
 def write_bundle(outdir: Path, config: AnalysisConfig, folder: Path,
                  features: pd.DataFrame | None, maps: list, digests: dict[str, str],
                  ) -> dict[str, Any]:
@@ -66,6 +80,11 @@ def write_bundle(outdir: Path, config: AnalysisConfig, folder: Path,
             written[settings.resolved_model] = models.resolved_model(
                 repository, settings.resolved_model, features, client,
                 settings.resolved_max_jets, folder)
+            source = pfnano_file(outdir)
+            boosted = (models.boosted_model(repository, settings, source, client, folder)
+                       if source is not None else None)
+            if boosted is not None:
+                written[settings.boosted_model] = boosted
         finally:
             client.close()
     abcdnn = Path(outdir) / "models" / "abcdnn_map" / "1" / "model.onnx"

@@ -53,7 +53,7 @@ def _feed(meta: dict[str, str], name: str, ref) -> np.ndarray:
 def test_every_bundle_model_reproduces_the_pipeline_from_its_metadata(small_run):
     bundle = small_run / "export" / "bundle"
     index = json.loads((bundle / "index.json").read_text())
-    assert {"event_dnn_fold0", "event_dnn_fold1", "resolved_top_tagger",
+    assert {"event_dnn_fold0", "event_dnn_fold1", "resolved_top_tagger", "boosted_top_tagger",
             "abcdnn_map"} <= set(index["models"])
     models = sorted((bundle / "models").glob("*.onnx"))
     assert {m.stem for m in models} == set(index["models"])

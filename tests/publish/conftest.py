@@ -138,7 +138,7 @@ def small_run(tmp_path_factory) -> Path:
     # a small generated PFNano file as the process stage's summary lists its inputs
     from simulation import SampleSpec, generate_dataset
 
-    (pfnano,) = generate_dataset(SampleSpec(process="tttt", n_events=200, seed=11, n_files=1),
+    (pfnano,) = generate_dataset(SampleSpec(process="tttt", n_events=600, seed=11, n_files=1),
                                  folder / "cache", luminosity_fb=1.0)
     (folder / "process" / "summary.json").write_text(json.dumps(
         {"inputs": {"tttt": {"files": {str(pfnano): {"pfnano": True}}}}}))

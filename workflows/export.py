@@ -177,6 +177,7 @@ def run_export_stage(outdir: Path, config: AnalysisConfig, force: bool = False,
         inputs.resources += [(f"ONNX model {name} with its preprocessing in the metadata",
                               stage / "bundle" / entry["model"], None)
                              for name, entry in bundle["models"].items()]
+        inputs.generator_level = bundle.get("worked_example")
         write_submission(build_submission(inputs), stage / "hepdata")
         record_extra = {"tables": len(list((stage / "hepdata").glob("*.yaml"))) - 1,
                         "digests": digests, "models": sorted(bundle["models"]),

@@ -162,3 +162,22 @@ def roc_table(name: str, description: str, signal_eff: np.ndarray, signal_err: n
     table.add_variable(measured("background efficiency", background_eff,
                                 {"stat": background_err}))
     return table
+
+
+def generator_level_table(result: dict) -> Table:
+    """The generator-level selection and selection-plus-DNN efficiencies of the signal (the
+    bundle's worked example reproduces them)."""
+    table = Table("Generator-level signal efficiency")
+    table.description = (
+        "Generator-level efficiency of tttt events: GenJets with pT > 30 GeV and |eta| < 2.4, "
+        "b jets by hadron flavour, at least 6 jets, 2 b jets and HT >= 700 GeV (selection), "
+        f"and in addition event-DNN score > {result['dnn_cut']:g} with the published model "
+        "(top-tagger inputs 0); binomial statistical uncertainty. The bundle's "
+        "example/generator_level.py computes them for any generated sample.")
+    table.location = "generator level"
+    _keywords(table, ["EFF"])
+    table.add_variable(_labels("Requirement", ["selection", "selection and DNN"]))
+    table.add_variable(measured(
+        "efficiency", [result["selection"], result["selection_and_dnn"]],
+        {"stat": [result["selection_stat"], result["selection_and_dnn_stat"]]}))
+    return table

@@ -65,6 +65,7 @@ class SubmissionInputs:
     btag_threshold: float = 0.0
     rocs: dict[str, tuple[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     resources: list[tuple[str, Path, str | None]] = field(default_factory=list)
+    generator_level: dict[str, Any] | None = None  # the worked example's published numbers
 
 
 def _distributions(s: SubmissionInputs) -> list:
@@ -113,6 +114,8 @@ def build_submission(s: SubmissionInputs) -> Submission:
         sub.add_table(tables.roc_table(name, description, roc["signal"], roc["signal_err"],
                                        roc["background"], roc["background_err"],
                                        roc["thresholds"]))
+    if s.generator_level:
+        sub.add_table(tables.generator_level_table(s.generator_level))
     for description, path, kind in s.resources:
         sub.add_additional_resource(description, str(path), copy_file=True, file_type=kind)
     return sub

@@ -47,7 +47,8 @@ def test_submission_validates_and_references_existing_files(small_run):
     assert {"event_dnn_fold0.onnx", "abcdnn_map.onnx"} <= set(kinds)
     names = set(tables)
     assert {"Pre-fit nj9p_nb3p", "Post-fit nj9p_nb3p", "Post-fit yields",
-            "Fit results", "Cutflow", "ROC dnn_score"} <= names
+            "Fit results", "Cutflow", "ROC dnn_score",
+            "Generator-level signal efficiency"} <= names
     assert {"b-tagging efficiency b jets ttbar", "b-tagging mistag rate c jets ttbar",
             "b-tagging mistag rate light jets ttbar"} <= names
 

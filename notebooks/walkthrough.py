@@ -29,6 +29,7 @@ import cabinetry
 import matplotlib.pyplot as plt
 import mplhep
 import yaml
+from IPython.display import display
 
 from analysis.config import default_config_path
 from analysis.fit.inputs import load_inputs
@@ -44,6 +45,8 @@ from workflows.report import write_outputs
 if Path.cwd().name == "notebooks":
     os.chdir("..")
 work = Path(os.environ.get("FOURTOPS_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="fourtops_"))
+# the package draws with the batch backend; figures returned by a cell are shown inline
+# %matplotlib inline
 
 # %% [markdown]
 # ## A small config and its fileset
@@ -93,6 +96,7 @@ for process in ("ttbar", "tttt", "data"):
 ax.set_yscale("log")
 ax.legend()
 ax.set_xlabel("HT [GeV]")
+display(fig)
 
 # %% [markdown]
 # ## Write the outputs, morph with ABCDnn
@@ -125,4 +129,4 @@ print(f"mu = {fit.bestfit[poi]:.1f} +- {fit.uncertainty[poi]:.1f}")
 # %%
 postfit = cabinetry.model_utils.prediction(model, fit_results=fit)
 figures = cabinetry.visualize.data_mc(postfit, data, save_figure=False, close_figure=False)
-figures[0]["figure"]
+display(figures[0]["figure"])

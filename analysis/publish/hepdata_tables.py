@@ -136,13 +136,17 @@ def efficiency_table(m: EfficiencyMap, threshold: float) -> Table:
     table.location = "preselection"
     _keywords(table, ["EFF"])
     n_pt, n_eta = m.efficiency.shape
+    filled = (m.jets > 0).ravel()  # bins without jets are left out, as HEPData asks
     pt = _binned("jet pT", m.pt_edges, "GeV")
     pt.values = [pt.values[i] for i in range(n_pt) for _ in range(n_eta)]
+    pt.values = [v for v, keep in zip(pt.values, filled, strict=True) if keep]
     eta = _binned("jet |eta|", m.abs_eta_edges)
     eta.values = [eta.values[j] for _ in range(n_pt) for j in range(n_eta)]
+    eta.values = [v for v, keep in zip(eta.values, filled, strict=True) if keep]
     table.add_variable(pt)
     table.add_variable(eta)
-    table.add_variable(measured(kind, m.efficiency.ravel(), {"stat": m.uncertainty.ravel()}))
+    table.add_variable(measured(kind, m.efficiency.ravel()[filled],
+                                {"stat": m.uncertainty.ravel()[filled]}))
     return table
 
 

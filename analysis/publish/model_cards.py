@@ -130,13 +130,22 @@ def _strip_dnn_standardization(model: onnx.ModelProto) -> onnx.ModelProto:
     return extracted
 
 
+def _standardizes_first(model: onnx.ModelProto) -> bool:
+    """The event-DNN layout: one input ``features`` whose first operations are
+    Sub (median), Mul (norm_factor), Clip into :data:`DNN_STANDARDIZED`."""
+    graph = model.graph
+    ops = [n for n in graph.node if n.op_type != "Constant"][:3]
+    return ([i.name for i in graph.input] == ["features"]
+            and [n.op_type for n in ops] == ["Sub", "Mul", "Clip"]
+            and ops[0].input[0] == "features" and ops[2].output[0] == DNN_STANDARDIZED)
+
+
 def publishable(path: str, extra: dict[str, str] | None = None) -> onnx.ModelProto:
     """The model at ``path`` with the bundle metadata added (the event DNN without its
     in-graph standardization, see the module docstring)."""
     model = onnx.load(path)
     card = read_metadata(model)
-    strip = any(n.output[0] == DNN_STANDARDIZED for n in model.graph.node[:6]) and \
-        card["description"].startswith("event MLP")
+    strip = _standardizes_first(model)
     if strip:
         model = _strip_dnn_standardization(model)
     model = set_metadata(model, **bundle_metadata(card, strip, extra))

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cabinetry
 import numpy as np
 import pandas as pd
 import pyhf
@@ -111,8 +112,6 @@ def _submission_inputs(outdir: Path, config: AnalysisConfig, paths: dict[str, Pa
     template = Template.from_json(outdir / "abcdnn" / "templates" / f"{s.template}_{s.region}.json")
     spec = json.loads(paths["workspace"].read_text())
     model, fit_data = model_and_data(spec)
-    import cabinetry
-
     fit = mle_fit(model, fit_data, s)
     maps: list = []
     efficiency_file = outdir / "process" / "efficiency.root"

@@ -177,9 +177,9 @@ class FourTopsProcessor(processor.ProcessorABC):
                          for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
                 if syst == "nominal":
                     cutflow.update(steps)
-                    if not is_data:
+                    if not is_data:  # before the N b and HT cuts: no b-tag bias
                         btag_efficiency = btag_efficiency_hist(
-                            jets[sel], w[sel], info.process, wp, cfg.btag.discriminant)
+                            jets[sel_j], w[sel_j], info.process, wp, cfg.btag.discriminant)
                 else:
                     cutflow_variations[syst] = steps
                 columns = self._columns(jets[sel], n_jets[sel], n_b[sel], ht[sel], w[sel])

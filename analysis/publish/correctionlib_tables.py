@@ -36,7 +36,8 @@ def _correction(process: str, maps: list[EfficiencyMap]) -> cs.Correction:
     return cs.Correction(
         name=f"btag_efficiency_{process}", version=1,
         description=(f"b-tagging efficiency (b) and mistag rate (c, light) of selected AK4 "
-                     f"jets in {process} simulation after the preselection, versus |eta| "
+                     f"jets in {process} simulation with the required number of jets "
+                     "(before the b-tag and HT requirements), versus |eta| "
                      "and pT, per hadron flavour; 'stat' is its statistical uncertainty"),
         inputs=[
             cs.Variable(name="wp", type="string", description="working point (M: medium)"),

@@ -1,8 +1,10 @@
 """b-tagging efficiency and mistag rates of selected jets versus pT × |η| per hadron flavour.
 
-The processor fills :func:`btag_efficiency_hist` with the nominal preselected jets of
-simulated events (one call, nominal only); the export stage turns the sums into tables
-(:func:`efficiency_maps`) for HEPData and correctionlib. The statistical uncertainty of a
+The processor fills :func:`btag_efficiency_hist` with the nominal selected jets of
+simulated events that pass the jet-multiplicity requirement, before the N b and HT cuts (a
+sample that required b tags would bias the efficiency upwards); one call, nominal only.
+The export stage turns the sums into tables (:func:`efficiency_maps`) for HEPData and
+correctionlib. The statistical uncertainty of a
 weighted efficiency ε = P / (P + F), with P and F the weight sums of tagged and untagged
 jets, is σ² = (F² ΣP w² + P² ΣF w²) / (P + F)⁴ (independent sums; binomial for unit weights).
 """

@@ -131,7 +131,8 @@ def efficiency_table(m: EfficiencyMap, threshold: float) -> Table:
     table = Table(f"b-tagging {kind} {m.flavour} jets {m.process}")
     table.description = (f"DeepJet medium working point (score > {threshold:g}) {kind} of "
                          f"{m.flavour} jets (hadron flavour) in {m.process} simulation, "
-                         "selected AK4 jets of preselected events, versus pT and |eta|; "
+                         "selected AK4 jets of events with the required number of jets (before "
+                         "the b-tag and HT requirements), versus pT and |eta|; "
                          "statistical uncertainty. The last pT bin includes the overflow.")
     table.location = "preselection"
     _keywords(table, ["EFF"])

@@ -1,11 +1,12 @@
 """fourtops command line: parse, validate, call ``workflows/``.
 
     python run_analysis.py                 # the full default pipeline on generated data:
-                                           # process -> morph (ABCDnn) -> fit, each stage
+                                           # process -> morph (ABCDnn) -> fit -> export, each
                                            # reused when its inputs and settings are unchanged
     python run_analysis.py run --help      # options of the pipeline
     python run_analysis.py morph output    # one stage on a run's output folder
     python run_analysis.py fit output
+    python run_analysis.py export output   # HEPData submission and reinterpretation bundle
     python run_analysis.py serve --models inference/models   # the inference server
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from common.exceptions import FourTopsError
 
-SUBCOMMANDS = ("run", "serve", "train", "morph", "fit")
+SUBCOMMANDS = ("run", "serve", "train", "morph", "fit", "export")
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,6 +86,12 @@ def _fit(argv: list[str]) -> int:
     return fit_main(argv)
 
 
+def _export(argv: list[str]) -> int:
+    from workflows.export import main as export_main
+
+    return export_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return _morph(argv)
         if command == "fit":
             return _fit(argv)
+        if command == "export":
+            return _export(argv)
         parser = argparse.ArgumentParser(prog="run_analysis.py [run]",
                                          description="Run the four-top analysis pipeline.")
         _add_run_arguments(parser)

@@ -101,3 +101,8 @@ class BackgroundEstimateError(FourTopsError):
 
 class FitError(FourTopsError):
     """The statistical model or fit failed or was given inconsistent inputs."""
+
+
+class ExportError(FourTopsError):
+    """The publication outputs (HEPData submission, bundle) cannot be made from a run: a
+    stage output they need is missing, or the submission does not validate."""

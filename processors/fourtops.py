@@ -23,6 +23,7 @@ from coffea import processor
 from analysis.config import AnalysisConfig
 from analysis.flat import FlatCollection
 from analysis.jets import pt_ordered
+from analysis.publish.efficiency import btag_efficiency_hist, empty_hist
 from analysis.regions import assign_regions, region_index, region_labels
 from analysis.selection import has_veto_lepton, preselect_flat, select_jets, trigger_decision
 from analysis.variations import jet_variation_names, varied_pt_mass
@@ -115,6 +116,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         base_weight = weight[mask]
         fills = VariationFills(self._labels, cfg.histograms, info.process)
         features: dict[str, list[dict[str, np.ndarray]]] = {}
+        btag_efficiency = empty_hist()  # b-tagging efficiency tables: nominal MC jets
         cutflow_variations: dict[str, dict[str, dict[str, float]]] = {}
         wp = cfg.btag.working_points[info.era]
         is_data = info.kind == "data"
@@ -180,6 +182,10 @@ class FourTopsProcessor(processor.ProcessorABC):
                          for s, m in in_keep.items()}
                 if syst == "nominal":
                     cutflow.update(steps)
+                    if not is_data:  # before the N b and HT cuts: no b-tag bias
+                        btag_efficiency = btag_efficiency_hist(
+                            self._awkward_jets(jets_in, varied[jet_var], jet_var, sel_j), w,
+                            info.process, wp, cfg.btag.discriminant)
                 else:
                     cutflow_variations[syst] = steps
                 w_sel = w[in_keep["ht"]]
@@ -194,6 +200,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         return {
             "hists": fills.histograms(),
             "yields": fills.yields(),
+            "btag_efficiency": btag_efficiency,
             "cutflow": {dataset: cutflow},
             "cutflow_variations": {dataset: cutflow_variations},
             "features": features or {dataset: []},

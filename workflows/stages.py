@@ -1,4 +1,4 @@
-"""Pipeline stages with reuse: process → morph (ABCDnn) → fit.
+"""Pipeline stages with reuse: process → morph (ABCDnn) → fit → export.
 
 Each stage writes under the run's output folder and records, in ``<stage folder>/stage.json``,
 a hash of its inputs and settings. A rerun reuses a stage whose record matches the hash
@@ -11,6 +11,8 @@ so do the stages after it whose inputs then change). What enters each hash:
 * morph (``abcdnn/``, ``models/abcdnn_map*``): the feature tables' contents and the
   ``abcdnn`` settings;
 * fit (``fit/``): the fitted histograms and the ABCDnn template (contents), the luminosity
+  and the ``fit`` settings;
+* export (``export/``): the fit's, the process stage's and the models' files (contents)
   and the ``fit`` settings.
 
 Code changes do not enter a hash: after changing the code, run with ``--force``.
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 STAGE_FILE = "stage.json"
-STAGES = ("process", "morph", "fit")
+STAGES = ("process", "morph", "fit", "export")
 
 
 def digest(obj: Any) -> str:
@@ -213,7 +215,9 @@ def morph_main(argv: list[str] | None = None) -> int:
 
 
 def run_pipeline(args: Any) -> dict[str, Any]:
-    """process → morph → fit into ``args.outdir``; writes and returns the run summary."""
+    """process → morph → fit → export into ``args.outdir``; writes and returns the run
+    summary."""
+    from workflows.export import run_export_stage
     from workflows.fit import run_fit_stage
     from workflows.outputs import write_json
 
@@ -226,6 +230,8 @@ def run_pipeline(args: Any) -> dict[str, Any]:
     t_morph = time.perf_counter()
     fit = run_fit_stage(outdir, config, force, figures=not args.no_plots)
     t_fit = time.perf_counter()
+    export = run_export_stage(outdir, config, force)
+    t_export = time.perf_counter()
     summary = {
         "stages": {
             "process": {"reused": process["reused"], "seconds": round(t_process - start, 3),
@@ -234,10 +240,12 @@ def run_pipeline(args: Any) -> dict[str, Any]:
                       "folder": str(outdir / MORPH_DIR)},
             "fit": {"reused": fit["reused"], "seconds": round(t_fit - t_morph, 3),
                     "folder": str(outdir / "fit")},
+            "export": {"reused": export["reused"], "seconds": round(t_export - t_fit, 3),
+                       "folder": str(outdir / "export")},
         },
         "result": {k: fit[k] for k in ("mu_hat", "mu_uncertainty", "mu_minos",
                                        "significance", "limit")},
-        "total_seconds": round(t_fit - start, 3),
+        "total_seconds": round(t_export - start, 3),
     }
     write_json(summary, outdir / "summary.json")
     return {"summary": summary, "process": process, "fit": fit}

@@ -1,4 +1,4 @@
-"""End to end on a small generated sample: CLI run (process -> morph -> fit), outputs,
+"""End to end on a small generated sample: CLI run (process -> morph -> fit -> export), outputs,
 stage reuse, and executor equivalence."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def test_cli_run_writes_every_output(small_config, tmp_path, capsys):
     assert "95% CL upper limit on mu: " in printed
     run = json.loads((outdir / "summary.json").read_text())
     assert {s: run["stages"][s]["reused"] for s in run["stages"]} == {
-        "process": False, "morph": False, "fit": False}
+        "process": False, "morph": False, "fit": False, "export": False}
     process = outdir / "process"
     summary = json.loads((process / "summary.json").read_text())
     assert summary["complete"] is True
@@ -103,6 +103,12 @@ def test_cli_run_writes_every_output(small_config, tmp_path, capsys):
             ("cls",) if "observed" in limit else ()):
         assert (fit / "figures" / f"{name}.png").is_file()
     assert (fit / "plots" / "datadriven_nj9p_nb3p.png").is_file()
+    # the export stage: a validated HEPData submission with b-tagging tables, and the bundle
+    export = outdir / "export"
+    assert (export / "hepdata" / "submission.yaml").is_file()
+    assert list((export / "hepdata").glob("b-tagging_efficiency_b_jets_*.yaml"))
+    index = json.loads((export / "bundle" / "index.json").read_text())
+    assert {"event_dnn_fold0", "boosted_top_tagger", "abcdnn_map"} <= set(index["models"])
     # a rerun with nothing changed reuses every stage
     assert main(args) == 0
     again = json.loads((outdir / "summary.json").read_text())

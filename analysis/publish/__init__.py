@@ -1,0 +1,2 @@
+"""Publication: HEPData tables, b-tagging efficiency maps (HEPData and correctionlib), ROC
+curves, the bundle metadata of the ONNX models and the generator-level worked example."""

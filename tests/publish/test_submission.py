@@ -1,0 +1,108 @@
+"""The HEPData submission of a small run: valid offline, complete, and its uncertainties
+are the histograms' (not hepdata-lib's poisson_sym, which takes the root twice)."""
+
+from __future__ import annotations
+
+import json
+
+import hist
+import numpy as np
+import pytest
+import uproot
+import yaml
+
+from analysis.abcdnn.templates import Template
+from analysis.publish.hepdata_tables import distribution_table
+from analysis.publish.submission import validation_problems
+
+#: hepdata-lib writes 5 significant digits
+RTOL = 1e-4
+
+
+def _tables(folder):
+    docs = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
+    return docs[0], {d["name"]: yaml.safe_load((folder / d["data_file"]).read_text())
+                     for d in docs[1:]}
+
+
+def _column(table, name):
+    (dep,) = [d for d in table["dependent_variables"] if d["header"]["name"] == name]
+    values = np.array([v["value"] for v in dep["values"]], float)
+    errors = np.array([v["errors"][0]["symerror"] if "errors" in v else 0.0
+                       for v in dep["values"]], float)
+    return values, errors
+
+
+def test_submission_validates_and_references_existing_files(small_run):
+    folder = small_run / "export" / "hepdata"
+    assert validation_problems(folder) == []
+    assert (small_run / "export" / "hepdata.tar.gz").is_file()
+    head, tables = _tables(folder)
+    for resource in head["additional_resources"]:
+        if resource["location"].startswith("https://"):
+            continue  # hepdata-lib's own reference
+        assert (folder / resource["location"]).is_file(), resource["location"]
+    kinds = {r["location"]: r.get("type") for r in head["additional_resources"]}
+    assert kinds["likelihood.tar.gz"] == "HistFactory"
+    assert {"event_dnn_fold0.onnx", "abcdnn_map.onnx"} <= set(kinds)
+    names = set(tables)
+    assert {"Pre-fit nj9p_nb3p", "Post-fit nj9p_nb3p", "Post-fit yields",
+            "Fit results", "Cutflow", "ROC dnn_score",
+            "Generator-level signal efficiency"} <= names
+    assert {"b-tagging efficiency b jets ttbar", "b-tagging mistag rate c jets ttbar",
+            "b-tagging mistag rate light jets ttbar"} <= names
+
+
+def test_prefit_errors_are_the_histograms_variances(small_run):
+    _, tables = _tables(small_run / "export" / "hepdata")
+    table = tables["Pre-fit nj9p_nb3p"]
+    with uproot.open(small_run / "process" / "histograms.root") as f:
+        for process, column in (("data", "Data"), ("ttW", "ttW"), ("tttt", "tttt")):
+            h = f[f"dnn_score/nj9p_nb3p/{process}/nominal"]
+            values, errors = _column(table, column)
+            np.testing.assert_allclose(values, h.values(), rtol=RTOL)
+            np.testing.assert_allclose(errors, np.sqrt(h.variances()), rtol=RTOL)
+    template = Template.from_json(small_run / "abcdnn" / "templates" / "signal_nj9p_nb3p.json")
+    values, errors = _column(table, "abcdnn (ABCDnn)")
+    np.testing.assert_allclose(errors, template.stat_unc, rtol=RTOL)
+
+
+def test_efficiency_errors_are_binomial(small_run):
+    """Unit-weight jets: sigma = sqrt(eps (1 - eps) / N) per pT x |eta| bin."""
+    _, tables = _tables(small_run / "export" / "hepdata")
+    with uproot.open(small_run / "process" / "efficiency.root") as f:
+        tagged = f["btag_efficiency/ttbar/b/tagged"].values().ravel()
+        untagged = f["btag_efficiency/ttbar/b/untagged"].values().ravel()
+    n = tagged + untagged
+    assert np.any(n == 0)  # some pT x |eta| bins hold no b jets: the table leaves them out
+    tagged, untagged, n = tagged[n > 0], untagged[n > 0], n[n > 0]
+    eps = tagged / n
+    expected = np.sqrt(eps * (1 - eps) / n)
+    values, errors = _column(tables["b-tagging efficiency b jets ttbar"], "efficiency")
+    np.testing.assert_allclose(values, eps, rtol=RTOL)
+    np.testing.assert_allclose(errors, expected, rtol=RTOL, atol=1e-12)
+    # the generated tag rate (0.8) is what the table shows overall
+    assert abs(tagged.sum() / n.sum() - 0.8) < 0.06
+
+
+def test_results_table_quotes_the_fit(small_run):
+    _, tables = _tables(small_run / "export" / "hepdata")
+    results = json.loads((small_run / "fit" / "results.json").read_text())
+    (mu,) = [d for d in tables["Fit results"]["dependent_variables"]
+             if d["header"]["name"] == "mu-hat"]
+    point = mu["values"][0]
+    assert point["value"] == pytest.approx(results["mu_hat"], rel=RTOL)
+    assert point["errors"][0]["asymerror"] == pytest.approx(
+        {"minus": results["mu_minos"]["down"], "plus": results["mu_minos"]["up"]}, rel=RTOL)
+
+
+def test_unweighted_counts_get_sqrt_n_not_its_root():
+    """hepdata-lib 0.21's poisson_sym on an unweighted histogram gives N^(1/4); ours sqrt(N)."""
+    h = hist.Hist(hist.axis.Regular(4, 0.0, 1.0, name="x"), storage=hist.storage.Weight())
+    h.fill(x=np.random.default_rng(1).random(1000))
+    table = distribution_table("t", "d", h.axes[0].edges, "x",
+                               {"Data": (h.values(), {"stat": np.sqrt(h.variances())})}, "r")
+    (y,) = [v for v in table.variables if v.name == "Data"]
+    errors = np.array(y.uncertainties[0].values)
+    np.testing.assert_allclose(errors, np.sqrt(h.values()), rtol=1e-12)
+    assert np.all(errors > 10)  # about 250 entries per bin: sqrt gives ~16, N^(1/4) ~4

@@ -22,30 +22,40 @@ from cabinetry.fit.results_containers import LimitResults
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import brentq
 
-from analysis.fit.retry import retrying
+from analysis.fit.retry import retrying_with_strategy
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
 
 MAX_EXTENSIONS = 8  # grid extensions towards the POI bound before giving up
 
 
-def _cls(model: pyhf.pdf.Model, data: list[float], mu: float,
-         bounds: list[tuple[float, float]], settings: FitSettings) -> np.ndarray:
-    """Observed and the five expected CLs values at ``mu``."""
+class _Tests:
+    """Observed and the five expected CLs values per μ; once a test needed a more careful
+    MINUIT strategy, the later ones start with it (a flat likelihood fails strategy 0 at
+    every point, and each failure costs a whole test)."""
 
-    def test(strategy: int) -> np.ndarray:
-        _, optimizer = pyhf.get_backend()
-        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(strategy=strategy))
-        try:
-            observed, expected = pyhf.infer.hypotest(
-                mu, data, model, par_bounds=bounds, test_stat="qtilde",
-                return_expected_set=True)
-        finally:
-            pyhf.set_backend("numpy", optimizer)
-        return np.array([float(observed), *np.asarray(expected, dtype=float)])
+    def __init__(self, model: pyhf.pdf.Model, data: list[float],
+                 bounds: list[tuple[float, float]], settings: FitSettings) -> None:
+        self.model, self.data, self.bounds, self.settings = model, data, bounds, settings
 
-    return retrying(test, settings, f"the CLs hypothesis test at {model.config.poi_name} = "
-                    f"{mu:.4g}")
+    def __call__(self, mu: float) -> np.ndarray:
+        def test(strategy: int) -> np.ndarray:
+            _, optimizer = pyhf.get_backend()
+            pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(strategy=strategy))
+            try:
+                observed, expected = pyhf.infer.hypotest(
+                    mu, self.data, self.model, par_bounds=self.bounds, test_stat="qtilde",
+                    return_expected_set=True)
+            finally:
+                pyhf.set_backend("numpy", optimizer)
+            return np.array([float(observed), *np.asarray(expected, dtype=float)])
+
+        values, strategy = retrying_with_strategy(
+            test, self.settings, f"the CLs hypothesis test at {self.model.config.poi_name} = "
+            f"{mu:.4g}")
+        if strategy > self.settings.minuit_strategy:
+            self.settings = self.settings.model_copy(update={"minuit_strategy": strategy})
+        return values
 
 
 def _crossing(mu: np.ndarray, cls: np.ndarray, target: float) -> float:
@@ -71,24 +81,25 @@ def upper_limit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
     high = bounds[i][1]
     bounds[i] = (0.0, high)  # q̃μ: μ̂ ≥ 0
     target = 1.0 - settings.confidence_level
+    cls_at = _Tests(model, data, bounds, settings)
     # asymptotically the expected limits lie at 1.05σ (-2σ band) to 3.7σ (+2σ band), the
     # observed one at about μ̂ + 2σ
     top = min(high, max(4.5 * sigma, max(mu_hat, 0.0) + 3.0 * sigma))
     grid = list(np.linspace(min(0.5 * sigma, 0.5 * top), top, settings.limit_points))
-    values = [_cls(model, data, mu, bounds, settings) for mu in grid]
+    values = [cls_at(mu) for mu in grid]
     for _ in range(MAX_EXTENSIONS):  # a curve still above the target: go higher
         if np.all(values[-1] < target) or grid[-1] >= high:
             break
         step = grid[-1] - grid[0]
         extra = np.linspace(grid[-1], min(high, grid[-1] + step), 4)[1:]
         grid += list(extra)
-        values += [_cls(model, data, mu, bounds, settings) for mu in extra]
+        values += [cls_at(mu) for mu in extra]
     for _ in range(MAX_EXTENSIONS):  # a curve already below the target: go lower
         if np.all(values[0] >= target):
             break
         extra = list(np.geomspace(grid[0] / 8, grid[0], 4)[:-1])
         grid = extra + grid
-        values = [_cls(model, data, mu, bounds, settings) for mu in extra] + values
+        values = [cls_at(mu) for mu in extra] + values
     mu = np.asarray(grid)
     cls = np.asarray(values)  # (points, 6): observed, expected -2σ ... +2σ
     if np.any(cls[-1] >= target) or np.any(cls[0] < target):

@@ -41,7 +41,7 @@ def test_grid_gives_the_limits_of_a_dense_scan(counting):
 def test_limit_above_the_poi_bound_is_refused_naming_the_bounds(counting):
     model, data, mu_hat, sigma = counting
     bounds = [tuple(b) for b in model.config.suggested_bounds()]
-    bounds[model.config.poi_index] = (0.0, 0.5)  # below every limit (about 1-2)
+    bounds[model.config.poi_index] = (0.0, 1.2)  # below the +1σ and +2σ expected limits
     narrow = pyhf.simplemodels.uncorrelated_background(
         signal=[12.0, 11.0], bkg=[50.0, 52.0], bkg_uncertainty=[3.0, 7.0])
     narrow.config.suggested_bounds = lambda: bounds

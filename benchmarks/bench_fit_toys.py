@@ -16,7 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from analysis.fit.results import asimov_data, mle_fit, model_and_data, upper_limit
+from analysis.fit.limit import upper_limit
+from analysis.fit.results import asimov_data, mle_fit, model_and_data
 from analysis.fit.settings import FitSettings
 from analysis.fit.toys import limit_coverage, toy_pulls
 

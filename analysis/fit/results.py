@@ -1,14 +1,12 @@
 """Fits and results of a workspace through cabinetry (pyhf where cabinetry has no function).
 
 :func:`fit_workspace` returns every number of the fit stage as plain JSON-able data, plus the
-cabinetry result objects the figures need. Limits use ``cabinetry.fit.limit``: pyhf 0.7.6's
-``pyhf.infer.intervals.upper_limits.upper_limit`` does not pass its ``level`` to the scan it
-starts from, while cabinetry's Brent search takes ``confidence_level`` throughout.
+cabinetry result objects the figures need. The CLs limit comes from one grid of pyhf
+hypothesis tests (:mod:`analysis.fit.limit`: cheaper than cabinetry's six Brent searches).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +14,11 @@ import cabinetry
 import numpy as np
 import pyhf
 
+from analysis.fit.limit import as_numbers, upper_limit
+from analysis.fit.retry import retrying
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
 from common.timing import Laps
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,60 +75,22 @@ def _ranking_rows(ranking: Any, shown: int) -> list[dict[str, Any]]:
              "postfit_down": float(ranking.postfit_down[i])} for i in order[:shown]]
 
 
-def _retrying(call: Any, settings: FitSettings, what: str) -> Any:
-    """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
-    minimization does not converge."""
-    strategies = sorted({settings.minuit_strategy, 1, 2})
-    for strategy in strategies:
-        try:
-            return call(strategy=strategy)
-        except pyhf.exceptions.FailedMinimization as err:
-            failure = err
-            log.warning("%s with MINUIT strategy %d failed; retrying", what, strategy)
-    raise FitError(f"{what} failed with MINUIT strategies {strategies}: {failure}; the "
-                   "likelihood is too flat or ill-defined somewhere - check the inputs and "
-                   "the pre-fit figure") from failure
-
-
 def mle_fit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
     """The maximum-likelihood fit: HESSE errors, MINOS on μ, saturated-model GoF.
 
     A minimization that MINUIT does not call converged is retried with the more careful
     strategies 1 and 2 before the fit is given up.
     """
-    return _retrying(lambda strategy: cabinetry.fit.fit(
+    return retrying(lambda strategy: cabinetry.fit.fit(
         model, data, minos=[model.config.poi_name], goodness_of_fit=True, strategy=strategy),
         settings, "the maximum-likelihood fit")
 
 
 def discovery(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:
     """Observed and expected (Asimov, μ = 1) discovery significance from q0 (μ ≥ 0)."""
-    return _retrying(lambda strategy: cabinetry.fit.significance(
+    return retrying(lambda strategy: cabinetry.fit.significance(
         model, data, par_bounds=_bounds_nonnegative_poi(model), strategy=strategy), settings,
         "the discovery significance")
-
-
-def upper_limit(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
-                mu_hat: float, sigma: float) -> Any:
-    """CLs upper limit (q̃μ asymptotics), observed and expected with ±1σ/±2σ."""
-    bounds = _bounds_nonnegative_poi(model)
-    high = bounds[model.config.poi_index][1]
-    # a bracket near the expected answer saves Brent steps (each one a hypotest); its lower
-    # end scales with σ: far below σ the Asimov q̃μ is ~0 and the CLs formula divides by it
-    low = max(0.05, 0.2 * sigma)
-    near = (low, min(high, max(mu_hat, 0.0) + 6.0 * sigma + 0.5))
-    for bracket in (near, (low, high)):
-        try:
-            result = _retrying(lambda strategy, bracket=bracket: cabinetry.fit.limit(
-                model, data, confidence_level=settings.confidence_level, par_bounds=bounds,
-                bracket=bracket, strategy=strategy), settings, "the CLs upper limit")
-        except ValueError:  # the limit lies outside this bracket
-            continue
-        if np.all(np.isfinite([result.observed_limit, *result.expected_limit])):
-            return result
-    raise FitError(f"no {settings.confidence_level:.0%} CL upper limit on "
-                   f"{model.config.poi_name} within {bounds[model.config.poi_index]}; widen "
-                   "fit.poi_bounds")
 
 
 def fit_workspace(spec: dict[str, Any], settings: FitSettings,
@@ -151,14 +111,16 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     lap("fit")
     i_poi = model.config.poi_index
     minos_down, minos_up = fit.minos_uncertainty.get(poi, (float("nan"), float("nan")))
-    ranking = (_retrying(lambda strategy: cabinetry.fit.ranking(
+    # (the ranking's and the scan's fits start at pyhf's suggested values: started at the
+    # minimum, MINUIT's strategy 0 fails on some of them and the whole ranking is redone)
+    ranking = (retrying(lambda strategy: cabinetry.fit.ranking(
         model, data, fit_results=fit, strategy=strategy), settings, "the impacts ranking")
         if settings.ranking else None)
     lap("ranking")
     mu_hat, sigma = float(fit.bestfit[i_poi]), float(fit.uncertainty[i_poi])
     low, high = model.config.suggested_bounds()[i_poi]
     span = max(3.0 * sigma, 1.0)
-    scan = _retrying(lambda strategy: cabinetry.fit.scan(
+    scan = retrying(lambda strategy: cabinetry.fit.scan(
         model, data, poi, n_steps=settings.scan_points, strategy=strategy,
         par_range=(max(low, mu_hat - span), min(high, mu_hat + span))), settings, "the μ scan")
     lap("scan")
@@ -166,16 +128,7 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     lap("significance")
     try:
         limit = upper_limit(model, data, settings, mu_hat, sigma)
-        limit_numbers = {
-            "confidence_level": settings.confidence_level,
-            "observed": float(limit.observed_limit),
-            "expected": float(limit.expected_limit[2]),
-            "expected_bands": {k: float(v) for k, v in zip(
-                ("minus2", "minus1", "median", "plus1", "plus2"), limit.expected_limit,
-                strict=True)},
-            "cls_scan": {"mu": np.asarray(limit.poi_values).tolist(),
-                         "observed": np.asarray(limit.observed_CLs).tolist()},
-        }
+        limit_numbers = as_numbers(limit, settings.confidence_level)
     except FitError as err:  # μ̂, significance and the rest stand; the gap is said loudly
         limit, limit_numbers = None, {"confidence_level": settings.confidence_level,
                                       "not_found": str(err)}

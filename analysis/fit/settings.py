@@ -48,6 +48,9 @@ class FitSettings(BaseModel):
         "room above μ̂ + 2σ)")
     ranking_shown: int = Field(20, ge=1, description="nuisance parameters in the ranking plot")
     scan_points: int = Field(21, ge=3, description="points of the likelihood scan of μ")
+    limit_points: int = Field(
+        10, ge=4, description="hypothesis tests of the CLs limit grid (0.5σ to 4.5σ above "
+        "max(μ̂, 0)); more points only where a CLs curve has not crossed 1 - CL")
     minuit_strategy: Literal[0, 1, 2] = Field(
         0, description="MINUIT strategy of every fit; 0 (no Hessian before the minimization) "
         "gives the same μ̂ and HESSE errors on this model, several times faster than 1")

@@ -35,10 +35,13 @@ def template(background: np.ndarray = BACKGROUND) -> Template:
         nonclosure_up=(b * TILT[::-1]).tolist(), nonclosure_down=(b * TILT).tolist())
 
 
-def make_inputs(data: np.ndarray | None = None, scale: float = 1.0) -> FitInputs:
+def make_inputs(data: np.ndarray | None = None, scale: float = 1.0,
+                signal_scale: float = 1.0) -> FitInputs:
     """Fit inputs; ``data`` defaults to the expectation at μ = 1. ``scale`` multiplies every
-    yield (×10 gives the hundreds of events per bin of the analysis' signal region)."""
-    background, signal = BACKGROUND * scale, SIGNAL * scale
+    yield (×10 gives the hundreds of events per bin of the analysis' signal region),
+    ``signal_scale`` the signal's in addition (the default signal is half the background in
+    the last bin; the analysis' signal region has s/b ~ 1e-3)."""
+    background, signal = BACKGROUND * scale, SIGNAL * scale * signal_scale
     samples = {"tttt": sample("tttt", signal)}
     samples |= {name: sample(name, background * f) for name, f in MINOR.items()}
     if data is None:

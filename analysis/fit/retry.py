@@ -1,0 +1,34 @@
+"""Retry of a minimization that MINUIT does not call converged, with its careful strategies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pyhf
+
+from analysis.fit.settings import FitSettings
+from common.exceptions import FitError
+
+log = logging.getLogger(__name__)
+
+
+def retrying_with_strategy(call: Any, settings: FitSettings, what: str) -> tuple[Any, int]:
+    """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
+    minimization does not converge; the result and the strategy that gave it, or a
+    :class:`FitError` naming ``what`` if none does."""
+    strategies = sorted({settings.minuit_strategy, 1, 2})
+    for strategy in strategies:
+        try:
+            return call(strategy=strategy), strategy
+        except pyhf.exceptions.FailedMinimization as err:
+            failure = err
+            log.warning("%s with MINUIT strategy %d failed; retrying", what, strategy)
+    raise FitError(f"{what} failed with MINUIT strategies {strategies}: {failure}; the "
+                   "likelihood is too flat or ill-defined somewhere - check the inputs and "
+                   "the pre-fit figure")
+
+
+def retrying(call: Any, settings: FitSettings, what: str) -> Any:
+    """The result of :func:`retrying_with_strategy`."""
+    return retrying_with_strategy(call, settings, what)[0]

@@ -117,7 +117,10 @@ def build_submission(s: SubmissionInputs) -> Submission:
     if s.generator_level:
         sub.add_table(tables.generator_level_table(s.generator_level))
     for description, path, kind in s.resources:
-        sub.add_additional_resource(description, str(path), copy_file=True, file_type=kind)
+        # absolute: hepdata-lib copies the files only in create_files, which write_submission
+        # runs from a temporary directory
+        sub.add_additional_resource(description, str(Path(path).resolve()), copy_file=True,
+                                    file_type=kind)
     return sub
 
 

@@ -4,6 +4,7 @@ ABCDnn map, a cutflow and b-tagging efficiency sums of unit-weight jets."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -144,7 +145,9 @@ def small_run(tmp_path_factory) -> Path:
         {"inputs": {"tttt": {"files": {str(pfnano): {"pfnano": True}}}}}))
     config = _config()
     _fit(folder, config)
-    cwd_before = set(os.listdir())
-    run_export_stage(folder, config)
-    assert set(os.listdir()) == cwd_before, "the export wrote into the working directory"
+    # a relative output folder, as the default run's "output"
+    with contextlib.chdir(folder.parent):
+        cwd_before = set(os.listdir())
+        run_export_stage(Path(folder.name), config)
+        assert set(os.listdir()) == cwd_before, "the export wrote into the working directory"
     return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import shutil
 import tempfile
 import warnings
@@ -146,10 +147,21 @@ def write_submission(sub: Submission, folder: Path) -> Path:
     one and moved. Raises ExportError with the validator's messages if it is invalid.
     """
     folder = Path(folder).resolve()
-    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    # hepdata-lib prints two lines for every bin whose errors are all zero (efficiencies of
+    # 0 or 1 in a sparse bin); one count says the same without burying the run's summary
+    printed = io.StringIO()
+    with (tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp),
+          contextlib.redirect_stdout(printed)):
         sub.create_files(outdir=str(folder), validate=False, remove_old=True)
         archive = folder.parent / f"{folder.name}.tar.gz"
         shutil.move(str(Path(tmp) / "submission.tar.gz"), archive)
+    omitted = printed.getvalue().count("omitting 'errors'")
+    others = [line for line in printed.getvalue().splitlines()
+              if line and "omitting 'errors'" not in line and "bins with zero content" not in line]
+    if others:
+        print("\n".join(others))
+    if omitted:
+        print(f"HEPData export: {omitted} bins with zero uncertainty are written without errors")
     problems = validation_problems(folder)
     if problems:
         raise ExportError(f"the HEPData submission in {str(folder)!r} does not validate: "

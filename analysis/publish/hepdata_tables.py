@@ -108,21 +108,34 @@ def results_table(results: Mapping) -> Table:
     return table
 
 
-def cutflow_table(cutflow: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Table:
-    """Events after each selection step per dataset (raw counts and weighted yields)."""
-    table = Table("Cutflow")
-    table.description = ("Events after each selection step: raw simulated (or data) events "
-                         "and yields weighted to the luminosity (no uncertainty given: the "
-                         "raw counts are exact, the weighted ones follow from them).")
-    table.location = "preselection"
-    _keywords(table, ["N"])
-    steps = list(next(iter(cutflow.values())))
-    table.add_variable(_labels("Selection step", steps))
+def cutflow_tables(cutflow: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[Table]:
+    """Events after each selection step per dataset (raw counts and weighted yields).
+
+    Datasets with the same steps share a table: generated simulation starts with the
+    generator's own steps (generated, filter, skim), which data do not have.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
     for dataset, per_step in cutflow.items():
-        table.add_variable(measured(f"{dataset} events", [per_step[s]["events"] for s in steps]))
-        table.add_variable(measured(f"{dataset} weighted",
-                                    [per_step[s]["weighted"] for s in steps]))
-    return table
+        groups.setdefault(tuple(per_step), []).append(dataset)
+    tables = []
+    for steps, datasets in groups.items():
+        name = "Cutflow" if len(groups) == 1 else f"Cutflow {', '.join(datasets)}"
+        table = Table(name)
+        table.description = ("Events after each selection step: raw simulated (or data) "
+                             "events and yields weighted to the luminosity (no uncertainty "
+                             "given: the raw counts are exact, the weighted ones follow from "
+                             "them).")
+        table.location = "preselection"
+        _keywords(table, ["N"])
+        table.add_variable(_labels("Selection step", list(steps)))
+        for dataset in datasets:
+            per_step = cutflow[dataset]
+            table.add_variable(measured(f"{dataset} events",
+                                        [per_step[s]["events"] for s in steps]))
+            table.add_variable(measured(f"{dataset} weighted",
+                                        [per_step[s]["weighted"] for s in steps]))
+        tables.append(table)
+    return tables
 
 
 def efficiency_table(m: EfficiencyMap, threshold: float) -> Table:

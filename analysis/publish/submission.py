@@ -108,7 +108,8 @@ def build_submission(s: SubmissionInputs) -> Submission:
                            for n, v in s.postfit.samples.items()}, s.region))
     sub.add_table(tables.results_table(s.results))
     if s.cutflow:
-        sub.add_table(tables.cutflow_table(s.cutflow))
+        for table in tables.cutflow_tables(s.cutflow):
+            sub.add_table(table)
     for m in s.efficiencies:
         sub.add_table(tables.efficiency_table(m, s.btag_threshold))
     for name, (description, roc) in s.rocs.items():

@@ -106,3 +106,20 @@ def test_unweighted_counts_get_sqrt_n_not_its_root():
     errors = np.array(y.uncertainties[0].values)
     np.testing.assert_allclose(errors, np.sqrt(h.values()), rtol=1e-12)
     assert np.all(errors > 10)  # about 250 entries per bin: sqrt gives ~16, N^(1/4) ~4
+
+
+def test_cutflow_of_simulation_and_data_with_different_steps():
+    from analysis.publish.hepdata_tables import cutflow_tables
+
+    mc_steps = ("generated", "generator_skim", "all", "ht")
+    cutflow = {"tttt": {s: {"events": 10 - i, "weighted": 1.0 - i / 10}
+                        for i, s in enumerate(mc_steps)},
+               "data": {"all": {"events": 7, "weighted": 7.0},
+                        "ht": {"events": 3, "weighted": 3.0}},
+               "ttbar": {s: {"events": 20, "weighted": 2.0} for s in mc_steps}}
+    tables = {t.name: t for t in cutflow_tables(cutflow)}
+    assert set(tables) == {"Cutflow tttt, ttbar", "Cutflow data"}
+    data = tables["Cutflow data"]
+    assert data.variables[0].values == ["all", "ht"]
+    assert [v.values for v in data.variables[1:]] == [[7, 3], [7.0, 3.0]]
+    assert tables["Cutflow tttt, ttbar"].variables[1].values == [10, 9, 8, 7]

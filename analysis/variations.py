@@ -104,7 +104,9 @@ def _gen_match_pt(jets: ak.Array, events: ak.Array, pt: np.ndarray, res: np.ndar
     return out
 
 
-def _rebuild(jets: ak.Array, counts: np.ndarray, pt: np.ndarray, mass: np.ndarray) -> ak.Array:
+def with_pt_mass(jets: ak.Array, counts: np.ndarray, pt: np.ndarray, mass: np.ndarray,
+                 ) -> ak.Array:
+    """``jets`` with flat ``pt`` and ``mass`` (``counts`` jets per event) put in their place."""
     out = ak.with_field(jets, ak.unflatten(pt, counts), "pt")
     return ak.with_field(out, ak.unflatten(mass, counts), "mass")
 
@@ -134,7 +136,7 @@ def jet_variations(
         ``{"nominal": jets, "JES_Total_up": jets, ..., "JER_down": jets}``.
     """
     counts, varied = varied_pt_mass(jets, events, corrections, names, is_data=is_data, rho=rho)
-    return {name: _rebuild(jets, counts, pt, mass) for name, (pt, mass) in varied.items()}
+    return {name: with_pt_mass(jets, counts, pt, mass) for name, (pt, mass) in varied.items()}
 
 
 def varied_pt_mass(

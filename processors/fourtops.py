@@ -26,7 +26,7 @@ from analysis.jets import pt_ordered
 from analysis.publish.efficiency import btag_efficiency_hist, empty_hist
 from analysis.regions import assign_regions, region_index, region_labels
 from analysis.selection import has_veto_lepton, preselect_flat, select_jets, trigger_decision
-from analysis.variations import jet_variation_names, varied_pt_mass
+from analysis.variations import jet_variation_names, varied_pt_mass, with_pt_mass
 from analysis.weights import event_weights, weight_variation_names
 from corrections.jet_id import JetIdCriteria, load_jet_id_criteria
 from corrections.loader import Corrections
@@ -223,9 +223,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         jets = jets_in[sel]
         counts = ak.to_numpy(ak.num(jets))
         pt, mass = (v[np.repeat(sel, ak.to_numpy(ak.num(jets_in)))] for v in pt_mass)
-        jets = ak.with_field(jets, ak.unflatten(pt, counts), "pt")
-        jets = ak.with_field(jets, ak.unflatten(mass, counts), "mass")
-        jets = select_jets(jets, self.config.jets)
+        jets = select_jets(with_pt_mass(jets, counts, pt, mass), self.config.jets)
         return jets if jet_var == "nominal" else pt_ordered(jets)
 
     def _columns(self, jets: FlatCollection, n_jets: np.ndarray, n_b: np.ndarray,

@@ -113,14 +113,14 @@ def data_driven_plot(background: Template, samples: dict, signal: str, data: np.
 
     ``samples`` maps process → an object with per-bin ``nominal`` and ``variance`` (the fit
     inputs' :class:`~analysis.fit.inputs.SampleHistograms`), binned like ``background``. The
-    band is the template's statistical ⊕ ensemble uncertainty with the simulation's
-    statistics.
+    band is the template's full uncertainty (statistics, ensemble, non-closure,
+    normalization; bins treated as independent) with the simulation's statistics.
     """
     plt.style.use(hep.style.CMS)
     edges = np.asarray(background.edges)
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), sharex=True,
                                   gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05})
-    layers = [(background_label, np.asarray(background.nominal), background.total_variance())]
+    layers = [(background_label, np.asarray(background.nominal), background.full_variance())]
     minor = sorted((n for n in samples if n != signal), key=lambda n: samples[n].nominal.sum())
     layers += [(n, samples[n].nominal, samples[n].variance) for n in minor]
     layers.append((f"{signal} (SM)", samples[signal].nominal, samples[signal].variance))

@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"raw/morphed {n['improvement']:5.1f}  yield {n['predicted_yield']:.0f}"
                   f"±{n['predicted_yield_unc']:.0f} vs {n['true_yield']:.0f}"
                   f"±{n['true_yield_unc']:.0f} (pull {n['normalization_pull']:+.2f}, "
-                  f"p {n['normalization_p']:.3f})  {'PASS' if n['passed'] else 'FAIL'}")
+                  f"p {n['normalization_p']:.3f}; norm. non-closure "
+                  f"{100 * n.get('normalization_nonclosure', 0.0):.1f} %)  "
+                  f"{'PASS' if n['passed'] else 'FAIL'}")
     if results:
         print("passes per check (shape p >= 0.01, normalization p >= 0.01, raw/morphed >= 3):")
         for name in next(iter(results.values()))["closure"]:

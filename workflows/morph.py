@@ -38,6 +38,7 @@ from analysis.abcdnn.templates import (
     closure_chi2,
     make_template,
     nonclosure,
+    normalization_nonclosure,
     target_histogram,
 )
 from analysis.abcdnn.training import morph
@@ -114,12 +115,14 @@ def _templates(validation: GridEnsemble, signal: GridEnsemble, edges: list[float
                variable: str) -> tuple[dict[str, Template], np.ndarray]:
     """Target-cell templates of both grids in ``variable``, with the validation grid's
     non-closure δ (its part beyond the statistical error) applied to both as a shape
-    uncertainty; (templates, δ)."""
+    uncertainty, and its normalization non-closure to the signal template (in the
+    validation cell it is measured on the compared events); (templates, δ)."""
     vr_template = make_template(validation, edges, variable=variable)
     vr_target = target_histogram(validation, TARGET, edges, variable)
     delta = nonclosure(vr_template, vr_target[0], vr_target[1])
     vr_template = apply_nonclosure(vr_template, delta)
     sr_template = apply_nonclosure(make_template(signal, edges, variable=variable), delta)
+    sr_template.normalization_nonclosure = normalization_nonclosure(vr_template, *vr_target)
     return {"validation": vr_template, "signal": sr_template}, delta
 
 
@@ -162,6 +165,7 @@ def run_morph(
     summary["validation_closure"] = closure_chi2(templates["validation"], vr_target)
     summary["nonclosure_delta"] = delta.tolist()
     summary["nonclosure_delta_ht"] = ht_delta.tolist()
+    summary["normalization_nonclosure"] = templates["signal"].normalization_nonclosure
 
     template_paths = {
         key: t.to_json(base / "templates" / f"{key}_{t.region}.json")

@@ -80,9 +80,11 @@ def compare_shapes(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
 
 def compare_normalization(template: Template, true_yield: float, true_variance: float
                           ) -> tuple[float, float]:
-    """(pull, two-sided p-value) of the template's extended-ABCD yield vs the true one."""
+    """(pull, two-sided p-value) of the template's extended-ABCD yield vs the true one;
+    the yield's uncertainty includes its normalization non-closure."""
     norm = template.normalization
-    sigma = float(np.sqrt(norm["uncertainty"] ** 2 + true_variance))
+    own = template.normalization_rel_uncertainty() * norm["value"]
+    sigma = float(np.sqrt(own**2 + true_variance))
     pull = (norm["value"] - true_yield) / sigma
     return pull, float(2.0 * stats.norm.sf(abs(pull)))
 

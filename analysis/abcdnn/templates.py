@@ -12,6 +12,15 @@ yield. Variations (all in the fit binning):
   sign(δ_b)·sqrt(max(δ_b² - σ_b², 0)): E[δ_b²] = δ_true² + σ_b², and the statistical part
   is already in the signal template's own statistics and the data's Poisson terms; the raw
   δ_b counted the validation cell's fluctuations a second time (pulls of width ~0.5).
+* ``normalization_nonclosure``: the relative difference between the extended-ABCD yield
+  and the observed yield of the validation target cell, again only its part beyond the
+  statistical error of both, given to the signal template as a symmetric normalization
+  uncertainty. The extended-ABCD formula assumes that the N b ratio changes log-linearly
+  with N jets; b-tag combinatorics make the ratio grow roughly linearly with the number of
+  extra jets instead (log-concave), and a multijet fraction that changes with N jets adds
+  to it, so the formula is biased by several per cent in both grids, with a sign that need
+  not be the same in the two. The validation cell measures the size of that bias, not its
+  direction in the signal cell.
 """
 
 from __future__ import annotations
@@ -57,6 +66,8 @@ class Template:
     normalization: dict
     nonclosure_up: list[float] = field(default_factory=list)
     nonclosure_down: list[float] = field(default_factory=list)
+    #: relative normalization uncertainty from the validation cell's non-closure (0: none)
+    normalization_nonclosure: float = 0.0
 
     def to_json(self, path: Path) -> Path:
         """Write the template as JSON (no pickles: the fit and readers load it anywhere)."""
@@ -74,17 +85,22 @@ class Template:
         half = 0.5 * (np.asarray(self.ensemble_up) - np.asarray(self.ensemble_down))
         return np.asarray(self.stat_unc) ** 2 + half**2
 
+    def normalization_rel_uncertainty(self) -> float:
+        """Relative uncertainty of the yield: extended-ABCD statistics and the
+        normalization non-closure, added in quadrature."""
+        value = self.normalization.get("value", 0)
+        stat = self.normalization["uncertainty"] / value if value > 0 else 0.0
+        return float(np.hypot(stat, self.normalization_nonclosure))
+
     def full_variance(self) -> np.ndarray:
         """Per-bin variance with every uncertainty: :meth:`total_variance` plus the
-        non-closure half-difference and the extended-ABCD normalization (σ_N/N · p)²."""
+        non-closure half-difference and the normalization ((σ_N/N ⊕ non-closure) · p)²."""
         p = np.asarray(self.nominal, dtype=np.float64)
         var = self.total_variance()
         if len(self.nonclosure_up):
             var = var + (0.5 * (np.asarray(self.nonclosure_up)
                                 - np.asarray(self.nonclosure_down))) ** 2
-        if self.normalization.get("value", 0) > 0:
-            var = var + (self.normalization["uncertainty"] / self.normalization["value"] * p) ** 2
-        return var
+        return var + (self.normalization_rel_uncertainty() * p) ** 2
 
 
 def member_histograms(
@@ -170,6 +186,29 @@ def _shape_rel_variance(sumw: np.ndarray, variance: np.ndarray) -> np.ndarray:
     return np.divide(var, s**2, out=np.zeros_like(s), where=s > 0)
 
 
+def normalization_nonclosure(validation: Template, target_sumw: np.ndarray,
+                             target_sumw2: np.ndarray) -> float:
+    """Relative non-closure of the extended-ABCD yield in the validation target cell.
+
+    With r = predicted/observed (observed: data minus subtracted simulation), returns the
+    part of |r - 1| beyond its statistical error, sqrt(max((r - 1)² - r² σ_r², 0)), where
+    σ_r² = (σ_pred/pred)² + Σsumw2/Σsumw² (prediction and observation use disjoint cells,
+    so they are independent). Raises :class:`BackgroundEstimateError` when the observed
+    yield is not positive.
+    """
+    observed = float(np.sum(target_sumw))
+    if not observed > 0:
+        raise BackgroundEstimateError(
+            f"the validation target cell has a non-positive data-minus-simulation yield "
+            f"{observed:.3g}; its non-closure cannot be measured - check the subtracted "
+            "processes' normalization or the validation grid")
+    predicted = float(validation.normalization["value"])
+    ratio = predicted / observed
+    rel_var = ((validation.normalization["uncertainty"] / predicted) ** 2
+               + float(np.sum(target_sumw2)) / observed**2)
+    return float(np.sqrt(max((ratio - 1.0) ** 2 - ratio**2 * rel_var, 0.0)))
+
+
 def apply_nonclosure(template: Template, delta: np.ndarray) -> Template:
     """Set the shape-only non-closure variations nominal·(1 ± δ), renormalized."""
     nominal = np.asarray(template.nominal)
@@ -197,7 +236,7 @@ def closure_chi2(
     χ² = rᵀ C⁻¹ r with r = prediction - truth and the covariance C = diag(template
     simulation statistics² + ensemble half-spread² + truth sumw2) plus, with
     ``include_normalization``, the fully correlated extended-ABCD normalization
-    uncertainty (σ_N/N)² p pᵀ. Bins where the diagonal vanishes are skipped; ndf is the
+    uncertainty (σ_N/N ⊕ normalization non-closure)² p pᵀ. Bins where the diagonal vanishes are skipped; ndf is the
     number of bins used. With ``raw`` (the unmorphed simulation histogram, sumw and sumw2,
     at its own normalization) also returns its χ² (diagonal: raw sumw2 + truth sumw2) and
     ``improvement`` = chi2_raw / chi2. Acceptance: chi2_ndf ≤ 1.5 and improvement ≥ 3.
@@ -212,10 +251,8 @@ def closure_chi2(
     diag = template.total_variance() + t2
     used = diag > 0
     cov = np.diag(diag)
-    norm = template.normalization
-    if include_normalization and norm.get("value", 0) > 0:
-        rel = norm["uncertainty"] / norm["value"]
-        cov = cov + rel**2 * np.outer(p, p)
+    if include_normalization:
+        cov = cov + template.normalization_rel_uncertainty() ** 2 * np.outer(p, p)
     r = (p - t)[used]
     value = float(r @ np.linalg.solve(cov[np.ix_(used, used)], r))
     ndf = int(used.sum())

@@ -9,7 +9,9 @@ i.e. log HT in log-spaced bins) :func:`truth_closure` measures, apart:
 * the shape (unit area, :mod:`analysis.abcdnn.shapes`) of the morphed template vs the
   truth, with the template's full uncertainty (statistics, ensemble, non-closure) and
   the truth sample's, and of the raw tt̄ simulation vs the truth (statistics of both);
-* the normalization: extended-ABCD yield vs the true yield in units of their uncertainty.
+* the normalization: extended-ABCD yield vs the true yield in units of their uncertainty
+  (the template's includes the normalization non-closure measured in the validation
+  cell; the validation template itself has none).
 
 Pass (:data:`MIN_P_VALUE`, :data:`MIN_IMPROVEMENT`): shape and normalization p ≥ 0.01 and
 a shape χ² at least 3x smaller than the raw simulation's.
@@ -91,7 +93,9 @@ def truth_closure(
         "raw_shape_chi2": raw_cmp.chi2, "raw_shape_chi2_ndf": raw_cmp.chi2_ndf,
         "raw_shape_p": raw_cmp.p_value, "improvement": improvement,
         "predicted_yield": float(template.normalization["value"]),
-        "predicted_yield_unc": float(template.normalization["uncertainty"]),
+        "predicted_yield_unc": template.normalization_rel_uncertainty()
+                               * float(template.normalization["value"]),
+        "normalization_nonclosure": template.normalization_nonclosure,
         "true_yield": float(truth_hist[0].sum()),
         "true_yield_unc": float(np.sqrt(truth_hist[1].sum())),
         "normalization_pull": pull, "normalization_p": p_norm,

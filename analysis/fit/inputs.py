@@ -130,6 +130,10 @@ def check_inputs(inputs: FitInputs, signal: str, minor: list[str]) -> None:
         _check_bins(f"ABCDnn template {name}", values, n)
     if not np.sum(template.nominal) > 0:
         raise FitError("the ABCDnn template has no positive yield; check the morph stage")
+    nc = template.normalization_nonclosure
+    if not (np.isfinite(nc) and 0.0 <= nc < 1.0):
+        raise FitError(f"the ABCDnn template's normalization non-closure {nc} is not a "
+                       "relative uncertainty in [0, 1); rerun the morph stage")
     reference: set[str] | None = None
     for name in (signal, *minor):
         s = inputs.samples[name]

@@ -135,6 +135,12 @@ def _background_sample(inputs: FitInputs, settings: FitSettings) -> dict[str, An
         rel = unc / value
         mods.append({"name": f"{name}_norm", "type": "normsys",
                      "data": {"hi": 1.0 + rel, "lo": max(1.0 - rel, 1e-3)}})
+        # the extended-ABCD formula's bias, sized in the validation cell (a free
+        # normalization absorbs it)
+        nc = t.normalization_nonclosure
+        if nc > 0:
+            mods.append({"name": f"{name}_norm_nonclosure", "type": "normsys",
+                         "data": {"hi": 1.0 + nc, "lo": max(1.0 - nc, 1e-3)}})
     mods.append({"name": f"{name}_ensemble", "type": "histosys",
                  "data": {"hi_data": list(t.ensemble_up), "lo_data": list(t.ensemble_down)}})
     if t.nonclosure_up and t.nonclosure_down:

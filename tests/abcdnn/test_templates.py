@@ -11,6 +11,7 @@ from analysis.abcdnn.templates import (
     closure_chi2,
     histogram,
     nonclosure,
+    normalization_nonclosure,
 )
 
 
@@ -101,3 +102,49 @@ def test_closure_chi2_includes_correlated_normalization() -> None:
 def test_template_json_round_trip(tmp_path) -> None:
     t = apply_nonclosure(_template([1.0, 2.0]), np.array([0.1, -0.1]))
     assert Template.from_json(t.to_json(tmp_path / "t.json")) == t
+
+
+def test_normalization_nonclosure_keeps_only_the_part_beyond_statistics_by_hand() -> None:
+    # Predicted 1200 ± 60, observed 1000 (Poisson, sumw2 = 1000): r = 1.2,
+    # σ_r²/r² = 0.05² + 0.001 = 0.0035, so sqrt(0.2² - 1.44 · 0.0035) = sqrt(0.03496).
+    validation = _template([600.0, 600.0], norm={"value": 1200.0, "uncertainty": 60.0})
+    observed = np.array([400.0, 600.0])
+    assert normalization_nonclosure(validation, observed, observed) == pytest.approx(
+        np.sqrt(0.04 - 1.44 * 0.0035))
+    # A 2 % difference well inside a 5 % statistical error is not a non-closure.
+    close = _template([510.0, 510.0], norm={"value": 1020.0, "uncertainty": 51.0})
+    assert normalization_nonclosure(close, observed, observed) == 0.0
+
+
+def test_normalization_nonclosure_estimates_a_true_bias() -> None:
+    # Poisson replicas of an observed yield 10 % below an exact prediction: the sized
+    # non-closure averages about the true 10 %; with no bias it stays well below σ.
+    rng = np.random.default_rng(3)
+    validation = _template([1100.0, 1100.0], norm={"value": 2200.0, "uncertainty": 0.0})
+    for true_yield, expected in ((2000.0, 0.1), (2200.0, 0.0)):
+        sized = [normalization_nonclosure(validation, o := rng.poisson([true_yield]) * 1.0, o)
+                 for _ in range(400)]
+        if expected:
+            assert np.sqrt(np.mean(np.square(sized))) == pytest.approx(expected, rel=0.15)
+        else:
+            assert np.mean(sized) < 0.5 / np.sqrt(true_yield)
+
+
+def test_normalization_nonclosure_refuses_an_empty_validation_cell() -> None:
+    from common.exceptions import BackgroundEstimateError
+
+    validation = _template([1.0], norm={"value": 1.0, "uncertainty": 0.1})
+    with pytest.raises(BackgroundEstimateError, match="validation target cell"):
+        normalization_nonclosure(validation, np.array([-2.0]), np.array([4.0]))
+
+
+def test_normalization_nonclosure_widens_the_yield_uncertainty() -> None:
+    # 5 % statistics ⊕ 12 % non-closure = 13 %; in the χ² a 13 % high prediction is then
+    # one standard deviation, not 2.6.
+    t = _template([565.0, 565.0], norm={"value": 1130.0, "uncertainty": 56.5})
+    assert t.normalization_rel_uncertainty() == pytest.approx(0.05)
+    t.normalization_nonclosure = 0.12
+    assert t.normalization_rel_uncertainty() == pytest.approx(0.13)
+    # (the truth's tiny variance keeps the bins in; the residual is along p: χ² = (0.115/0.13)²)
+    truth = (np.array([500.0, 500.0]), np.array([1e-3, 1e-3]))
+    assert closure_chi2(t, truth)["chi2"] == pytest.approx((130 / 1130 / 0.13) ** 2, rel=1e-3)

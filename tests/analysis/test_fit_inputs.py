@@ -85,6 +85,14 @@ def test_bad_bin_in_the_template():
         check_inputs(inputs, "tttt", MINOR)
 
 
+@pytest.mark.parametrize("value", [np.nan, -0.1, 1.5])
+def test_bad_normalization_nonclosure_in_the_template(value):
+    inputs = make_inputs()
+    inputs.background = dataclasses.replace(inputs.background, normalization_nonclosure=value)
+    with pytest.raises(FitError, match="normalization non-closure"):
+        check_inputs(inputs, "tttt", MINOR)
+
+
 def test_template_missing_a_field(tmp_path):
     path = template().to_json(tmp_path / "t.json")
     path.write_text(path.read_text().replace('"stat_unc"', '"stat_uncertainty"'))

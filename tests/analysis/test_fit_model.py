@@ -76,6 +76,21 @@ def test_free_background_normalization():
     assert model.config.suggested_bounds()[model.config.par_slice("abcdnn_norm").start] == [0, 10]
 
 
+def test_normalization_nonclosure_is_its_own_normsys():
+    inputs = make_inputs()
+    assert ("abcdnn_norm_nonclosure", "normsys") not in _modifiers(
+        build_workspace(inputs, settings())[0], "abcdnn")
+    inputs.background.normalization_nonclosure = 0.08
+    spec, _ = build_workspace(inputs, settings())
+    background = _modifiers(spec, "abcdnn")
+    assert background[("abcdnn_norm_nonclosure", "normsys")] == pytest.approx(
+        {"hi": 1.08, "lo": 0.92})
+    assert background[("abcdnn_norm", "normsys")] == pytest.approx({"hi": 1.05, "lo": 0.95})
+    # a free normalization absorbs it
+    free, _ = build_workspace(inputs, settings(background_normalization="free"))
+    assert ("abcdnn_norm_nonclosure", "normsys") not in _modifiers(free, "abcdnn")
+
+
 def test_variation_names_must_say_their_side():
     assert variation_pairs(["a_up", "a_down", "b_up"]) == {"a": ("a_up", "a_down"),
                                                            "b": ("b_up", None)}

@@ -237,8 +237,8 @@ def closure_chi2(
     simulation statistics² + ensemble half-spread² + truth sumw2) plus, with
     ``include_normalization``, the fully correlated extended-ABCD normalization
     uncertainty (σ_N/N ⊕ normalization non-closure)² p pᵀ. Bins where the diagonal
-    vanishes are skipped; ndf is the number of bins used. With ``raw`` (the unmorphed simulation histogram, sumw and sumw2,
-    at its own normalization) also returns its χ² (diagonal: raw sumw2 + truth sumw2) and
+    vanishes are skipped; ndf is the number of bins used. With ``raw`` (the unmorphed
+    simulation histogram, sumw and sumw2, at its own normalization) also returns its χ² (diagonal: raw sumw2 + truth sumw2) and
     ``improvement`` = chi2_raw / chi2. Acceptance: chi2_ndf ≤ 1.5 and improvement ≥ 3.
     """
     t, t2 = (np.asarray(a, dtype=np.float64) for a in truth)

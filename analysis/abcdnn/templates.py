@@ -239,7 +239,8 @@ def closure_chi2(
     uncertainty (σ_N/N ⊕ normalization non-closure)² p pᵀ. Bins where the diagonal
     vanishes are skipped; ndf is the number of bins used. With ``raw`` (the unmorphed
     simulation histogram, sumw and sumw2, at its own normalization) also returns its χ²
-    (diagonal: raw sumw2 + truth sumw2) and ``improvement`` = chi2_raw / chi2. Acceptance: chi2_ndf ≤ 1.5 and improvement ≥ 3.
+    (diagonal: raw sumw2 + truth sumw2) and ``improvement`` = chi2_raw / chi2.
+    Acceptance: chi2_ndf ≤ 1.5 and improvement ≥ 3.
     """
     t, t2 = (np.asarray(a, dtype=np.float64) for a in truth)
     p = np.asarray(template.nominal, dtype=np.float64)

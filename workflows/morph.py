@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from analysis.abcdnn.ensemble import GridEnsemble, train_ensemble
+from analysis.abcdnn.ensemble import GridEnsemble, train_ensembles
 from analysis.abcdnn.export import MODEL_NAME, apply_map, export_ensemble
 from analysis.abcdnn.inputs import REQUIRED_COLUMNS, prepare_grid
 from analysis.abcdnn.plots import plot_cell, save
@@ -141,20 +141,19 @@ def run_morph(
     repo_dir = outdir / "models"
     summary: dict = {"settings": json.loads(settings.model_dump_json()), "grids": {}}
 
-    ensembles: dict[str, GridEnsemble] = {}
     grids = ((settings.validation_grid, 0), (settings.signal_grid, _SIGNAL_SEED_OFFSET))
-    for grid, offset in grids:
-        start = time.perf_counter()
-        data = prepare_grid(table, grid, settings)
-        ensembles[grid.name] = train_ensemble(data, settings, seed_offset=offset)
-        seconds = time.perf_counter() - start
-        log.info("ABCDnn %s grid: %d members trained in %.1f s", grid.name,
-                 settings.ensemble_size, seconds)
-        summary["grids"][grid.name] = {
-            "training_seconds": seconds,
+    inputs = {grid.name: (prepare_grid(table, grid, settings), offset) for grid, offset in grids}
+    start = time.perf_counter()
+    ensembles = train_ensembles(inputs, settings)
+    seconds = time.perf_counter() - start
+    log.info("ABCDnn: %d members per grid trained in %.1f s (%d processes)",
+             settings.ensemble_size, seconds, settings.processes)
+    summary["training_seconds"] = seconds
+    for name, (data, _) in inputs.items():
+        summary["grids"][name] = {
             "events": {"simulation": int(len(data.mc.weight)),
                        "target": int(len(data.target.weight))},
-            "extended_abcd": ensembles[grid.name].abcd.to_dict(),
+            "extended_abcd": ensembles[name].abcd.to_dict(),
         }
 
     validation = ensembles[settings.validation_grid.name]

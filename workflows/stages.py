@@ -166,7 +166,9 @@ def run_morph_stage(outdir: Path, settings: Any, force: bool = False) -> dict[st
             "(python run_analysis.py --outdir OUTPUT)")
     start = time.perf_counter()
     folder = outdir / MORPH_DIR
-    key = digest({"features": file_digest(tables), "abcdnn": settings.model_dump(mode="json")})
+    # how many processes train the members does not change them: not part of the key
+    key = digest({"features": file_digest(tables),
+                  "abcdnn": settings.model_dump(mode="json", exclude={"processes"})})
     templates = folder / "templates"
     if (not force and reusable(folder, "morph", key, [templates])
             and any(templates.glob("signal_*.json"))):

@@ -5,6 +5,8 @@ The spread of the members' predictions is the training uncertainty of the templa
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,9 +59,32 @@ def train_ensemble(
     data: GridData, settings: ABCDnnSettings, *, seed_offset: int = 0
 ) -> GridEnsemble:
     """Train ``settings.ensemble_size`` maps with seeds ``seed + seed_offset + k*stride``."""
-    members = [
-        train_map(data, settings, settings.seed + seed_offset + k * _SEED_STRIDE,
-                  bootstrap=settings.bootstrap)
-        for k in range(settings.ensemble_size)
-    ]
-    return GridEnsemble(data=data, settings=settings, members=members, abcd=abcd_estimate(data))
+    return train_ensembles({data.grid.name: (data, seed_offset)}, settings)[data.grid.name]
+
+
+def train_ensembles(
+    grids: dict[str, tuple[GridData, int]], settings: ABCDnnSettings
+) -> dict[str, GridEnsemble]:
+    """Train the ensembles of several grids ({name: (data, seed offset)}).
+
+    The members are independent trainings, so with ``settings.processes`` > 1 they run in
+    that many spawned processes (spawn, not fork: torch's threads do not survive a fork).
+    Each member seeds its own random streams, so the maps are the same as in one process.
+    """
+    jobs = [(name, data, settings.seed + offset + k * _SEED_STRIDE)
+            for name, (data, offset) in grids.items() for k in range(settings.ensemble_size)]
+    if settings.processes > 1 and len(jobs) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(settings.processes, len(jobs)), mp_context=context) as pool:
+            futures = [pool.submit(train_map, data, settings, seed, bootstrap=settings.bootstrap)
+                       for _, data, seed in jobs]
+            results = [f.result() for f in futures]
+    else:
+        results = [train_map(data, settings, seed, bootstrap=settings.bootstrap)
+                   for _, data, seed in jobs]
+    out = {}
+    for name, (data, _) in grids.items():
+        members = [r for (job, _, _), r in zip(jobs, results, strict=True) if job == name]
+        out[name] = GridEnsemble(data=data, settings=settings, members=members,
+                                 abcd=abcd_estimate(data))
+    return out

@@ -97,6 +97,11 @@ class ABCDnnSettings(_Strict):
         description="torch CPU threads while training (0: torch's default). The maps are "
         "small: one thread is as fast as several and does not fight other jobs for cores",
     )
+    processes: int = Field(
+        1, ge=1,
+        description="processes the ensemble members of both grids train in (1: this "
+        "process); the members are independent, so 2 on 2 cores about halves the time",
+    )
     # Templates.
     fit_bins: list[float] = Field(
         default=[0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.87, 0.93, 0.97, 1.0],

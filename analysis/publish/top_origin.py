@@ -1,7 +1,7 @@
 """Generator-level origin of top-tagger candidates, for the efficiency and mistag tables.
 
 Hadronic tops come from the GenPart collection through
-:func:`inference.training.truth.hadronic_top_decays` (a last-copy top with a b and a W
+:func:`analysis.top_truth.hadronic_top_decays` (a last-copy top with a b and a W
 decaying to two quarks), the same decays the taggers were trained to find.
 
 AK8 jets (the boosted tagger), with the merging categories of the CMS top-tagging paper
@@ -16,7 +16,7 @@ AK8 jets (the boosted tagger), with the merging categories of the CMS top-taggin
   quark, and such a jet looks to the tagger like any quark jet).
 
 Trijets (the resolved tagger): each AK4 jet is matched to the closest top-decay quark
-within ΔR < 0.4 (:func:`~inference.training.truth.match_jets_to_quarks`, the training's
+within ΔR < 0.4 (:func:`~analysis.top_truth.match_jets_to_quarks`, the training's
 labelling); a trijet is ``matched`` when its three jets are the b, q and q' of one top,
 one-to-one, and ``unmatched`` otherwise.
 """
@@ -26,8 +26,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from analysis.top_truth import label_trijets, match_jets_to_quarks
 from common.kinematics import delta_r
-from inference.training.truth import label_trijets, match_jets_to_quarks
 
 #: origin codes of AK8 jets and their names in the tables
 FATJET_ORIGINS: dict[int, str] = {2: "top", 1: "partial", 0: "other"}
@@ -54,7 +54,7 @@ def fatjet_origin(eta: ak.Array, phi: ak.Array, decays: ak.Array,
     """Origin code (:data:`FATJET_ORIGINS`) per fat jet, jagged like ``eta``.
 
     ``eta``, ``phi``: the fat jets of each event; ``decays``: the events'
-    :func:`~inference.training.truth.hadronic_top_decays`.
+    :func:`~analysis.top_truth.hadronic_top_decays`.
     """
     jets = ak.zip({"eta": eta, "phi": phi})
     pair = ak.cartesian({"j": jets, "d": decays}, axis=1, nested=True)
@@ -74,6 +74,8 @@ def trijet_origin(eta: np.ndarray, phi: np.ndarray, decays: ak.Array,
     ``eta``, ``phi``: (n_candidates, 3) of the candidates' jets; ``decays``: the
     hadronic-top decays of each candidate's event (one entry per candidate).
     """
+    if len(eta) == 0:  # (awkward's max of nothing is None, not its initial value)
+        return np.zeros(0, np.int64)
     top, role = match_jets_to_quarks(np.asarray(eta, np.float64), np.asarray(phi, np.float64),
                                      decays, radius)
     return label_trijets(top, role, np.array([[0, 1, 2]]))[:, 0].astype(np.int64)

@@ -29,8 +29,8 @@ from analysis.publish.top_origin import (
     fatjet_origin,
     trijet_origin,
 )
+from analysis.top_truth import hadronic_top_decays
 from common.exceptions import InputFileError
-from inference.training.truth import hadronic_top_decays
 
 #: per tagger: (origins, candidate pT edges in GeV, |η| edges); the last bins hold the overflow
 BINNING: dict[str, tuple[dict[int, str], tuple[float, ...], tuple[float, ...]]] = {

@@ -19,7 +19,7 @@ from analysis.publish.top_tag_efficiency import (
     top_tag_maps,
     write_root,
 )
-from inference.training.truth import hadronic_top_decays
+from analysis.top_truth import hadronic_top_decays
 
 LAST_COPY = 1 << 13
 
@@ -98,6 +98,15 @@ def test_sums_by_origin_and_threshold_with_the_event_weight():
     assert ("resolved", "unmatched") not in maps  # no candidates of that origin
 
 
+def test_chunk_without_candidates_gives_empty_sums():
+    genpart = _genpart(_top(0, (0.0, 0.0), (0.3, 0.2), (-0.2, 0.3)))
+    empty = ak.Array([[{"pt": 1.0, "eta": 0.0, "phi": 0.0, "score": 1.0,
+                        "jet_eta": [0.0] * 3, "jet_phi": [0.0] * 3}]])[:, :0]
+    hists = top_tag_hists(genpart, empty, empty, np.ones(1), "ttbar",
+                          {"boosted": 0.5, "resolved": 0.5})
+    assert all(h.sum().value == 0.0 for h in hists.values())
+
+
 def test_root_file_holds_both_taggers_beside_the_btag_sums(tmp_path):
     rng = np.random.default_rng(4)
     path = tmp_path / "efficiency.root"
@@ -105,7 +114,7 @@ def test_root_file_holds_both_taggers_beside_the_btag_sums(tmp_path):
     h_btag = btag.btag_efficiency_hist(jets, np.ones(1), "ttbar", 0.3, "btag")
     btag.write_root(h_btag, path)
     hists = empty_hists()
-    for tagger, h in hists.items():
+    for h in hists.values():
         origins = list(h.axes["origin"])
         n = 500
         h.fill(process="tttt", origin=rng.choice(origins, n), pt=rng.uniform(0, 900, n),

@@ -134,8 +134,8 @@ def test_morph_and_fit_stage_outputs(cli_run):
     export = cli_run.outdir / "export"
     assert (export / "hepdata" / "submission.yaml").is_file()
     assert list((export / "hepdata").glob("b-tagging_efficiency_b_jets_*.yaml"))
-    assert list((export / "hepdata").glob("Boosted_top-tagger_efficiency_top_*.yaml"))
-    assert list((export / "hepdata").glob("Resolved_top-tagger_efficiency_matched_*.yaml"))
+    assert list((export / "hepdata").glob("boosted_top-tagger_efficiency_top_*.yaml"))
+    assert list((export / "hepdata").glob("resolved_top-tagger_efficiency_matched_*.yaml"))
     index = json.loads((export / "bundle" / "index.json").read_text())
     assert index["top_tag_efficiency"]
     assert {"event_dnn_fold0", "boosted_top_tagger", "abcdnn_map"} <= set(index["models"])

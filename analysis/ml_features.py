@@ -10,7 +10,7 @@ every event is scored by the model that did not see it in training.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import awkward as ak
@@ -52,6 +52,10 @@ DNN_FEATURE_NAMES: tuple[str, ...] = tuple(f[0] for f in DNN_FEATURES)
 JetSet = tuple[ak.Array, ak.Array, "dict[str, np.ndarray] | None"]
 #: Every column :func:`ml_feature_columns` returns.
 ML_COLUMNS: tuple[str, ...] = ("dnn_score", *DNN_FEATURE_NAMES)
+#: Per-event lists of the candidates each tagger scored (jagged records: pt, eta, score and
+#: what the truth matching needs), returned only where asked for (``candidates``,
+#: ``candidates_of``): the inputs of the top-tagger efficiency tables.
+BOOSTED_CANDIDATES, RESOLVED_CANDIDATES = "boosted_candidates", "resolved_candidates"
 
 
 class MLFeatureSettings(BaseModel):
@@ -98,11 +102,29 @@ def dnn_fold(event: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(event) % 2 == 1, 0, 1)
 
 
+def _trijet_candidates(pj: dict[str, np.ndarray], event: np.ndarray, combination: np.ndarray,
+                       scores: np.ndarray, n_events: int, max_jets: int) -> ak.Array:
+    """The scored trijets per event: trijet pt and eta, score, and eta/phi of the three jets
+    (``jet_eta``, ``jet_phi``: 3 per candidate, for the truth matching)."""
+    c = combos(max_jets)[combination]
+    g = {k: pj[k][event[:, None], c] for k in ("pt", "eta", "phi")}  # (n_cand, 3)
+    px = (g["pt"] * np.cos(g["phi"])).sum(axis=1)
+    py = (g["pt"] * np.sin(g["phi"])).sum(axis=1)
+    pz = (g["pt"] * np.sinh(g["eta"])).sum(axis=1)
+    pt = np.hypot(px, py)
+    flat = ak.zip({"pt": pt, "eta": np.arcsinh(pz / np.maximum(pt, 1e-9)),
+                   "score": np.asarray(scores, np.float64),
+                   "jet_eta": g["eta"], "jet_phi": g["phi"]}, depth_limit=1)
+    return ak.unflatten(flat, np.bincount(event, minlength=n_events))
+
+
 def _resolved_columns(
-    parts: Sequence[tuple[dict[str, np.ndarray], np.ndarray]], client: Any, s: MLFeatureSettings
-) -> list[dict[str, np.ndarray]]:
+    parts: Sequence[tuple[dict[str, np.ndarray], np.ndarray]], client: Any, s: MLFeatureSettings,
+    candidates_for: Sequence[bool] | None = None,
+) -> list[dict[str, Any]]:
     """Resolved-tagger columns of several jet sets (padded jets, jets per event): the
-    candidates of all sets go to the tagger in one call, then the scores are split."""
+    candidates of all sets go to the tagger in one call, then the scores are split.
+    ``candidates_for``: per set, whether to add :data:`RESOLVED_CANDIDATES`."""
     width = s.resolved_max_jets
     picked = [candidates(pj, n, width, s.resolved_mass_window) for pj, n in parts]
     rows = [candidate_features(pj, ev, ci, width) for (pj, _), (ev, ci) in zip(parts, picked,
@@ -113,9 +135,10 @@ def _resolved_columns(
         out = client.infer(s.resolved_model, {"trijet_features": flat}, ["score"])
         scores = np.asarray(out["score"], np.float32).reshape(-1)
     n_combos = len(combos(width))
-    columns = []
-    for (_, n_jets), (ev, ci), part in zip(parts, picked, np.split(scores, np.cumsum(
-            [len(r) for r in rows])[:-1]) if rows else [], strict=True):
+    columns: list[dict[str, Any]] = []
+    keep = list(candidates_for) if candidates_for is not None else [False] * len(parts)
+    for (pj, n_jets), (ev, ci), part, wanted in zip(parts, picked, np.split(scores, np.cumsum(
+            [len(r) for r in rows])[:-1]) if rows else [], keep, strict=True):
         dense = np.zeros((len(n_jets), n_combos), np.float32)
         kept = np.zeros((len(n_jets), n_combos), bool)
         dense[ev, ci], kept[ev, ci] = part, True
@@ -125,16 +148,22 @@ def _resolved_columns(
             "resolved_top_score_1": np.maximum(best[:, 0], 0.0).astype(np.float32),
             "resolved_top_score_2": np.maximum(best[:, 1], 0.0).astype(np.float32),
         })
+        if wanted:
+            columns[-1][RESOLVED_CANDIDATES] = _trijet_candidates(pj, ev, ci, part,
+                                                                  len(n_jets), width)
     return columns
 
 
 def boosted_columns(
-    events: ak.Array, client: Any, settings: MLFeatureSettings | None = None
-) -> dict[str, np.ndarray]:
+    events: ak.Array, client: Any, settings: MLFeatureSettings | None = None,
+    candidates: bool = False,
+) -> dict[str, Any]:
     """``boosted_top_score_max`` and ``n_boosted_tops`` per event (0 without PFNano).
 
     Depends on the fat jets only, not on AK4 jet variations: the processor computes it
-    once per chunk and passes it to :func:`ml_feature_columns`.
+    once per chunk and passes it to :func:`ml_feature_columns`. With ``candidates``, also
+    :data:`BOOSTED_CANDIDATES`: the scored fat jets (pt, eta, phi, score) of each event,
+    present where any fat jet was scored.
     """
     s = settings or MLFeatureSettings()
     n = len(events)
@@ -164,6 +193,12 @@ def boosted_columns(
         result = client.infer(s.boosted_model, feed, ["score"])
         scores[jets] = np.asarray(result["score"]).reshape(-1)
     per_event = ak.unflatten(scores, counts)
+    if candidates:
+        fat = events.FatJet[mask]
+        flat = {k: ak.to_numpy(ak.flatten(fat[k])).astype(np.float64)
+                for k in ("pt", "eta", "phi")}
+        out[BOOSTED_CANDIDATES] = ak.unflatten(
+            ak.zip({**flat, "score": scores.astype(np.float64)}), counts)
     out["boosted_top_score_max"] = ak.to_numpy(ak.fill_none(ak.max(per_event, axis=1), 0.0)).astype(
         np.float32
     )
@@ -227,17 +262,20 @@ def _jet_columns(
 
 
 def _dnn_input_columns_of(
-    jet_sets: Mapping[str, JetSet], client: Any, s: MLFeatureSettings
-) -> dict[str, dict[str, np.ndarray]]:
-    """:data:`DNN_FEATURE_NAMES` columns per jet set; one resolved-tagger call for all."""
+    jet_sets: Mapping[str, JetSet], client: Any, s: MLFeatureSettings,
+    candidates_of: Collection[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """:data:`DNN_FEATURE_NAMES` columns per jet set; one resolved-tagger call for all.
+    The sets named in ``candidates_of`` also get :data:`RESOLVED_CANDIDATES`."""
     parts = {key: _jet_columns(events, jets, s) for key, (events, jets, _) in jet_sets.items()}
-    resolved = _resolved_columns([(pj, n) for _, pj, n in parts.values()], client, s)
+    resolved = _resolved_columns([(pj, n) for _, pj, n in parts.values()], client, s,
+                                 [key in candidates_of for key in parts])
     out = {}
     for (key, (cols, _, _)), res in zip(parts.items(), resolved, strict=True):
         events, _, boosted = jet_sets[key]
         cols.update(res)
         cols.update(boosted if boosted is not None else boosted_columns(events, client, s))
-        out[key] = {k: cols[k] for k in DNN_FEATURE_NAMES}
+        out[key] = {k: cols[k] for k in (*DNN_FEATURE_NAMES, RESOLVED_CANDIDATES) if k in cols}
     return out
 
 
@@ -257,17 +295,20 @@ def dnn_input_columns(
 
 
 def ml_feature_columns_by_set(
-    jet_sets: Mapping[str, JetSet], client: Any, settings: MLFeatureSettings | None = None
-) -> dict[str, dict[str, np.ndarray]]:
+    jet_sets: Mapping[str, JetSet], client: Any, settings: MLFeatureSettings | None = None,
+    candidates_of: Collection[str] = (),
+) -> dict[str, dict[str, Any]]:
     """:func:`ml_feature_columns` of several jet sets (e.g. the jet variations of a chunk).
 
     ``jet_sets`` maps a name to (events, their selected jets, their :func:`boosted_columns`
     or None). Each model is called once for all sets together (the client still splits a
     call into requests of at most its ``batch_size`` rows), so per-call costs are paid once
     per chunk, not once per variation; the columns equal those of separate calls.
+    The sets named in ``candidates_of`` also get :data:`RESOLVED_CANDIDATES` (the scores of
+    the same call, no extra inference).
     """
     s = settings or MLFeatureSettings()
-    cols = _dnn_input_columns_of(jet_sets, client, s)
+    cols = _dnn_input_columns_of(jet_sets, client, s, candidates_of)
     x = {key: dnn_inputs(c) for key, c in cols.items()}
     events = [ak.to_numpy(ev.event) for ev, _, _ in jet_sets.values()]
     fold = dnn_fold(np.concatenate(events)) if events else np.zeros(0, np.int64)
@@ -281,7 +322,8 @@ def ml_feature_columns_by_set(
     splits = np.split(score, np.cumsum([len(v) for v in x.values()])[:-1]) if x else []
     for c, part in zip(cols.values(), splits, strict=True):
         c["dnn_score"] = part
-    return {key: {k: c[k] for k in ML_COLUMNS} for key, c in cols.items()}
+    return {key: {k: c[k] for k in (*ML_COLUMNS, RESOLVED_CANDIDATES) if k in c}
+            for key, c in cols.items()}
 
 
 def ml_feature_columns(

@@ -23,7 +23,9 @@ from coffea import processor
 from analysis.config import AnalysisConfig
 from analysis.flat import FlatCollection
 from analysis.jets import pt_ordered
+from analysis.ml_features import BOOSTED_CANDIDATES, RESOLVED_CANDIDATES, MLFeatureSettings
 from analysis.publish.efficiency import btag_efficiency_hist, empty_hist
+from analysis.publish.top_tag_efficiency import empty_hists, top_tag_hists
 from analysis.regions import assign_regions, region_index, region_labels
 from analysis.selection import has_veto_lepton, preselect_flat, select_jets, trigger_decision
 from analysis.variations import jet_variation_names, varied_pt_mass, with_pt_mass
@@ -52,13 +54,15 @@ class DatasetInfo:
 class MLColumns(Protocol):
     """Adds ML columns (taggers, event DNN) for preselected events."""
 
-    def boosted(self, events: ak.Array) -> dict[str, np.ndarray]:
-        """Columns that depend on the fat jets only (the same for every jet variation)."""
+    def boosted(self, events: ak.Array) -> dict[str, Any]:
+        """Columns that depend on the fat jets only (the same for every jet variation),
+        optionally with the scored fat jets per event (``boosted_candidates``)."""
         ...
 
-    def variations(self, jet_sets: dict[str, tuple[ak.Array, ak.Array, dict[str, np.ndarray]]],
-                   btag_wp: float) -> dict[str, dict[str, np.ndarray]]:
-        """All ML columns per jet variation, from (events, selected jets, boosted columns)."""
+    def variations(self, jet_sets: dict[str, tuple[ak.Array, ak.Array, dict[str, Any]]],
+                   btag_wp: float) -> dict[str, dict[str, Any]]:
+        """All ML columns per jet variation, from (events, selected jets, boosted columns);
+        the nominal set's optionally with the scored trijets (``resolved_candidates``)."""
         ...
 
 
@@ -117,6 +121,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         fills = VariationFills(self._labels, cfg.histograms, info.process)
         features: dict[str, list[dict[str, np.ndarray]]] = {}
         btag_efficiency = empty_hist()  # b-tagging efficiency tables: nominal MC jets
+        top_tag_efficiency = empty_hists()  # top-tagger tables: nominal MC candidates
         cutflow_variations: dict[str, dict[str, dict[str, float]]] = {}
         wp = cfg.btag.working_points[info.era]
         is_data = info.kind == "data"
@@ -143,6 +148,7 @@ class FourTopsProcessor(processor.ProcessorABC):
         # boosted tagging depends on the fat jets only: once for every event that any
         # jet variation preselects, then sliced per variation
         ml_by_var: dict[str, dict[str, np.ndarray]] = {}
+        boosted_candidates = None  # the scored fat jets of the nominal preselected events
         if self.ml_columns is not None:
             union = np.logical_or.reduce([p.sel for p in selected.values()])
             boosted = compat.boosted_columns(base[union], flavour, self.ml_columns, cfg)
@@ -151,6 +157,8 @@ class FourTopsProcessor(processor.ProcessorABC):
                 {var: (base[p.sel], self._awkward_jets(jets_in, varied[var], var, p.sel),
                        {k: v[p.sel[union]] for k, v in boosted.items()})
                  for var, p in selected.items()}, wp)
+            if BOOSTED_CANDIDATES in boosted:
+                boosted_candidates = boosted[BOOSTED_CANDIDATES][selected["nominal"].sel[union]]
         for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
             # weights count only where the jets are enough (every cutflow step from n_jets on
             # and every fill is within sel_j): computed for those events only
@@ -165,7 +173,8 @@ class FourTopsProcessor(processor.ProcessorABC):
             in_keep = {s: m[keep] for s, m in (("n_jets", sel_j), ("n_b", sel_b), ("ht", sel))}
             # ML columns depend on the jets only: this jet variation's (computed above),
             # shared by the weight variations; the processor's own columns (ht, ...) win.
-            ml = ml_by_var.get(jet_var, {})
+            ml = dict(ml_by_var.get(jet_var, {}))
+            resolved_candidates = ml.pop(RESOLVED_CANDIDATES, None)  # not a column
             if flavour.boosted is None:  # no boosted-top score: not filled, not faked
                 ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}
             # everything but the weight is the same for all weight variations: once here
@@ -186,6 +195,12 @@ class FourTopsProcessor(processor.ProcessorABC):
                         btag_efficiency = btag_efficiency_hist(
                             self._awkward_jets(jets_in, varied[jet_var], jet_var, sel_j), w,
                             info.process, wp, cfg.btag.discriminant)
+                    # top-tagger tables: the preselected events, where the analysis counts tops
+                    scored = boosted_candidates is not None or resolved_candidates is not None
+                    if scored and not is_data and "GenPart" in base.fields:
+                        top_tag_efficiency = top_tag_hists(
+                            base[sel].GenPart, boosted_candidates, resolved_candidates,
+                            w[in_keep["ht"]], info.process, self._top_thresholds())
                 else:
                     cutflow_variations[syst] = steps
                 w_sel = w[in_keep["ht"]]
@@ -201,6 +216,7 @@ class FourTopsProcessor(processor.ProcessorABC):
             "hists": fills.histograms(),
             "yields": fills.yields(),
             "btag_efficiency": btag_efficiency,
+            "top_tag_efficiency": top_tag_efficiency,
             "cutflow": {dataset: cutflow},
             "cutflow_variations": {dataset: cutflow_variations},
             "features": features or {dataset: []},
@@ -208,6 +224,12 @@ class FourTopsProcessor(processor.ProcessorABC):
             "missing_trigger_paths": {filename: set(missing_paths)},
             "skipped_variations": {dataset: {filename: set(skipped)}},
         }
+
+    def _top_thresholds(self) -> dict[str, float]:
+        """The scores the analysis counts a boosted and a resolved top with."""
+        ml = self.config.ml
+        features = ml.features if ml is not None else MLFeatureSettings()
+        return {"boosted": features.boosted_threshold, "resolved": features.resolved_threshold}
 
     def _jet_fields(self, jets: ak.Array, is_data: bool) -> list[str]:
         """The jet fields the selection, weights and feature table read."""

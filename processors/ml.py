@@ -11,6 +11,7 @@ worker, and on an executor without the plugin once per unpickled processor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -34,9 +35,11 @@ class InferenceColumns:
     client: WorkerInferenceClient
     features: MLFeatureSettings
 
-    def boosted(self, events: ak.Array) -> dict[str, np.ndarray]:
-        """Boosted-tagger columns: fat jets only, so once per chunk for all variations."""
-        return boosted_columns(events, self.client, self.features)
+    def boosted(self, events: ak.Array) -> dict[str, Any]:
+        """Boosted-tagger columns: fat jets only, so once per chunk for all variations;
+        with the scored fat jets per event (``boosted_candidates``, for the efficiency
+        tables)."""
+        return boosted_columns(events, self.client, self.features, candidates=True)
 
     def __call__(self, events: ak.Array, jets: ak.Array, btag_wp: float,
                  boosted: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -48,11 +51,13 @@ class InferenceColumns:
         return ml_feature_columns(events, jets, self.client, settings, boosted)
 
     def variations(self, jet_sets: dict[str, JetSet], btag_wp: float,
-                   ) -> dict[str, dict[str, np.ndarray]]:
+                   ) -> dict[str, dict[str, Any]]:
         """The columns of :meth:`__call__` per jet variation, every model called once for
-        all of them (:func:`~analysis.ml_features.ml_feature_columns_by_set`)."""
+        all of them (:func:`~analysis.ml_features.ml_feature_columns_by_set`); the nominal
+        set's also hold the scored trijets per event (``resolved_candidates``)."""
         settings = self.features.model_copy(update={"btag_wp": btag_wp})
-        return ml_feature_columns_by_set(jet_sets, self.client, settings)
+        return ml_feature_columns_by_set(jet_sets, self.client, settings,
+                                         candidates_of=("nominal",))
 
 
 def ml_columns_from_config(config: AnalysisConfig,

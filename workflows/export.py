@@ -1,6 +1,7 @@
 """The export stage: a run's fit, histograms and models → HEPData submission and bundle.
 
-Reads ``<run>/process`` (histograms, cutflow, feature tables, b-tagging efficiency sums),
+Reads ``<run>/process`` (histograms, cutflow, feature tables, b-tagging and top-tagger
+efficiency sums),
 ``<run>/abcdnn/templates``, ``<run>/fit`` (workspace, BkgOnly + patchset, results) and the
 models; writes ``<run>/export/``::
 
@@ -29,7 +30,9 @@ from analysis.abcdnn.templates import Template
 from analysis.config import AnalysisConfig, load_config
 from analysis.fit.inputs import read_histograms
 from analysis.fit.results import mle_fit, model_and_data
+from analysis.ml_features import MLFeatureSettings
 from analysis.publish import efficiency as eff
+from analysis.publish import top_tag_efficiency as top_eff
 from analysis.publish.roc import roc_curve
 from analysis.publish.submission import (
     Prediction,
@@ -103,8 +106,16 @@ def _likelihood(paths: dict[str, Path], folder: Path) -> tuple[Path, dict[str, s
     return archive, digests
 
 
+def _top_tag_maps(efficiency_file: Path, config: AnalysisConfig) -> list:
+    """The top taggers' maps, at the score thresholds the analysis counts tops with."""
+    s = config.ml.features if config.ml is not None else MLFeatureSettings()
+    return top_eff.top_tag_maps(top_eff.read_root(efficiency_file),
+                                {"boosted": s.boosted_threshold,
+                                 "resolved": s.resolved_threshold})
+
+
 def _submission_inputs(outdir: Path, config: AnalysisConfig, paths: dict[str, Path],
-                       features: pd.DataFrame | None) -> tuple[SubmissionInputs, list]:
+                       features: pd.DataFrame | None) -> tuple[SubmissionInputs, list, list]:
     s = config.fit
     results = json.loads(paths["results"].read_text())
     edges, data, mc = read_histograms(paths["histograms"], s.histogram, s.region,
@@ -114,9 +125,11 @@ def _submission_inputs(outdir: Path, config: AnalysisConfig, paths: dict[str, Pa
     model, fit_data = model_and_data(spec)
     fit = mle_fit(model, fit_data, s)
     maps: list = []
+    top_maps: list = []
     efficiency_file = outdir / "process" / "efficiency.root"
     if efficiency_file.is_file():
         maps = eff.efficiency_maps(eff.read_root(efficiency_file))
+        top_maps = _top_tag_maps(efficiency_file, config)
     cutflow_file = outdir / "process" / "cutflow.json"
     inputs = SubmissionInputs(
         region=s.region, edges=edges, xlabel=config.histograms[s.histogram].label,
@@ -131,8 +144,8 @@ def _submission_inputs(outdir: Path, config: AnalysisConfig, paths: dict[str, Pa
         results=results,
         cutflow=json.loads(cutflow_file.read_text()) if cutflow_file.is_file() else None,
         efficiencies=maps, btag_threshold=float(min(config.btag.working_points.values())),
-        rocs=_rocs(features, s.signal))
-    return inputs, maps
+        top_tag_efficiencies=top_maps, rocs=_rocs(features, s.signal))
+    return inputs, maps, top_maps
 
 
 def _key(outdir: Path, config: AnalysisConfig, paths: dict[str, Path]) -> str:
@@ -165,14 +178,15 @@ def run_export_stage(outdir: Path, config: AnalysisConfig, force: bool = False,
     forget(folder)
     features = _features(outdir)
     with staged_output(folder) as stage:
-        inputs, maps = _submission_inputs(outdir, config, paths, features)
+        inputs, maps, top_maps = _submission_inputs(outdir, config, paths, features)
         archive, digests = _likelihood(paths, stage / "bundle" / "likelihood")
         inputs.resources.append((
             "The likelihood in pyhf JSON: background-only workspace BkgOnly.json and signal "
             "patchset patchset.json (pyhf patchset apply BkgOnly.json patchset.json --name "
             f"tttt). pyhf digest: BkgOnly.json {digests['BkgOnly.json']}, patched workspace "
             f"{digests['patched workspace']}.", archive, "HistFactory"))
-        bundle = write_bundle(outdir, config, stage / "bundle", features, maps, digests)
+        bundle = write_bundle(outdir, config, stage / "bundle", features, maps, digests,
+                              top_maps)
         inputs.resources += [(f"ONNX model {name} with its preprocessing in the metadata",
                               stage / "bundle" / entry["model"], None)
                              for name, entry in bundle["models"].items()]
@@ -180,7 +194,7 @@ def run_export_stage(outdir: Path, config: AnalysisConfig, force: bool = False,
         write_submission(build_submission(inputs), stage / "hepdata")
         record_extra = {"tables": len(list((stage / "hepdata").glob("*.yaml"))) - 1,
                         "digests": digests, "models": sorted(bundle["models"]),
-                        "efficiency_tables": len(maps)}
+                        "efficiency_tables": len(maps), "top_tag_tables": len(top_maps)}
     record = write_record(folder, "export", key, time.perf_counter() - start, record_extra)
     return {**record, "reused": False}
 

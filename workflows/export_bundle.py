@@ -13,7 +13,10 @@ import pandas as pd
 
 from analysis.config import AnalysisConfig
 from analysis.ml_features import MLFeatureSettings
-from analysis.publish.correctionlib_tables import write_correction_set
+from analysis.publish.correctionlib_tables import (
+    write_correction_set,
+    write_top_tag_correction_set,
+)
 from workflows import bundle as models
 from workflows.outputs import write_json
 
@@ -36,6 +39,9 @@ Everything here is usable without the fourtops code.
 - `efficiency/btag_efficiency.json`: b-tagging efficiency and mistag rates versus pT and
   abs(eta) per hadron flavour (correctionlib; inputs wp, flavour, abseta, pt and quantity,
   `efficiency` or `stat`).
+- `efficiency/top_tag_efficiency.json`: efficiency (genuine tops) and mistag rates of the
+  boosted and resolved top taggers versus candidate pT and abs(eta) per generator origin
+  (correctionlib; inputs origin, abseta, pt and quantity).
 - `results.json`: the published numbers: mu-hat (MINOS), significance, limits.
 - `example/generator_level.py`: the worked example (numpy, onnx and onnxruntime only):
   the generator-level selection and event-DNN recipe of its docstring applied to your
@@ -109,7 +115,7 @@ def worked_example(folder: Path, source: Path | None) -> dict[str, Any] | None:
 
 def write_bundle(outdir: Path, config: AnalysisConfig, folder: Path,
                  features: pd.DataFrame | None, maps: list, digests: dict[str, str],
-                 ) -> dict[str, Any]:
+                 top_maps: list | None = None) -> dict[str, Any]:
     """Write the bundle into ``folder``; returns its index (also ``index.json``)."""
     from inference.client import make_client
 
@@ -141,12 +147,15 @@ def write_bundle(outdir: Path, config: AnalysisConfig, folder: Path,
         written["abcdnn_map"] = models.abcdnn_model(abcdnn, features, folder)
     if maps:
         write_correction_set(maps, folder / "efficiency" / "btag_efficiency.json")
+    if top_maps:
+        write_top_tag_correction_set(top_maps, folder / "efficiency" / "top_tag_efficiency.json")
     results = json.loads((Path(outdir) / "fit" / "results.json").read_text())
     write_json({k: results[k] for k in ("region", "luminosity_fb", "mu_hat", "mu_uncertainty",
                                         "mu_minos", "significance", "limit") if k in results},
                folder / "results.json")
     write_json(digests, folder / "digests.json")
     (folder / "README.md").write_text(README)
-    index = {"models": written, "efficiency": bool(maps), "worked_example": example}
+    index = {"models": written, "efficiency": bool(maps), "top_tag_efficiency": bool(top_maps),
+             "worked_example": example}
     write_json(index, folder / "index.json")
     return index

@@ -9,6 +9,7 @@ from typing import Any
 from analysis.config import AnalysisConfig
 from analysis.plots import plot_all
 from analysis.publish.efficiency import write_root as write_efficiency_root
+from analysis.publish.top_tag_efficiency import write_root as write_top_tag_root
 from common.timing import Laps
 from processors.compat import format_inputs, inputs_summary
 from workflows.outputs import (
@@ -35,6 +36,8 @@ def write_outputs(result: RunResult, config: AnalysisConfig, outdir: Path,
         n_hists = write_histograms_root(out["hists"], stage / "histograms.root")
         if "btag_efficiency" in out:  # the export stage's b-tagging efficiency tables
             write_efficiency_root(out["btag_efficiency"], stage / "efficiency.root")
+        if "top_tag_efficiency" in out:  # the top taggers' tables, in the same file
+            write_top_tag_root(out["top_tag_efficiency"], stage / "efficiency.root")
         lap("histograms")
         write_json(out["cutflow"], stage / "cutflow.json")
         write_json(out.get("cutflow_variations", {}), stage / "cutflow_variations.json")

@@ -123,7 +123,8 @@ def read_root(path: Path) -> hist.Hist:
         with uproot.open(path) as f:
             keys = {k.split(";")[0] for k in f.keys(recursive=True, filter_classname="TH2*")}
             codes = {v: k for k, v in FLAVOURS.items()}
-            for key in sorted(keys):
+            # the file also holds other tables (the top taggers'): this directory only
+            for key in sorted(k for k in keys if k.startswith(f"{ROOT_DIR}/")):
                 _, process, name, which = key.split("/")
                 th2 = f[key]
                 idx = (h.axes["process"].index(process) if process in h.axes["process"]

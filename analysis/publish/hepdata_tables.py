@@ -1,5 +1,5 @@
 """HEPData tables (hepdata-lib) from the run's numbers: distributions, yields, results,
-cutflow, efficiency maps and ROC curves.
+cutflow, b-tagging and top-tagger efficiency maps and ROC curves.
 
 Every uncertainty is given explicitly (``Uncertainty.values``), never through hepdata-lib's
 ``poisson_sym`` helper, which on unweighted histograms takes the square root twice.
@@ -13,6 +13,8 @@ import numpy as np
 from hepdata_lib import Table, Uncertainty, Variable
 
 from analysis.publish.efficiency import EfficiencyMap
+from analysis.publish.top_origin import ORIGIN_DEFINITIONS
+from analysis.publish.top_tag_efficiency import CANDIDATES, TAGGERS, TopTagMap
 
 REACTION = "P P --> TOP TOPBAR TOP TOPBAR X"
 SQRT_S_GEV = 13000
@@ -138,6 +140,25 @@ def cutflow_tables(cutflow: Mapping[str, Mapping[str, Mapping[str, float]]]) -> 
     return tables
 
 
+def _pt_eta_table(table: Table, pt_edges: np.ndarray, eta_edges: np.ndarray,
+                  weights: np.ndarray, kind: str, values: np.ndarray, errors: np.ndarray,
+                  pt_name: str = "jet pT", eta_name: str = "jet |eta|") -> Table:
+    """Fill ``table`` with ``values`` ± ``errors`` of (pT bins, |η| bins), |η| fastest;
+    bins without entries (``weights`` 0) are left out, as HEPData asks."""
+    n_pt, n_eta = values.shape
+    filled = (weights > 0).ravel()
+    pt = _binned(pt_name, pt_edges, "GeV")
+    pt.values = [pt.values[i] for i in range(n_pt) for _ in range(n_eta)]
+    pt.values = [v for v, keep in zip(pt.values, filled, strict=True) if keep]
+    eta = _binned(eta_name, eta_edges)
+    eta.values = [eta.values[j] for _ in range(n_pt) for j in range(n_eta)]
+    eta.values = [v for v, keep in zip(eta.values, filled, strict=True) if keep]
+    table.add_variable(pt)
+    table.add_variable(eta)
+    table.add_variable(measured(kind, values.ravel()[filled], {"stat": errors.ravel()[filled]}))
+    return table
+
+
 def efficiency_table(m: EfficiencyMap, threshold: float) -> Table:
     """ε(pT, |η|) of one flavour in one process with its statistical uncertainty."""
     kind = "efficiency" if m.flavour == "b" else "mistag rate"
@@ -149,19 +170,26 @@ def efficiency_table(m: EfficiencyMap, threshold: float) -> Table:
                          "statistical uncertainty. The last pT bin includes the overflow.")
     table.location = "preselection"
     _keywords(table, ["EFF"])
-    n_pt, n_eta = m.efficiency.shape
-    filled = (m.jets > 0).ravel()  # bins without jets are left out, as HEPData asks
-    pt = _binned("jet pT", m.pt_edges, "GeV")
-    pt.values = [pt.values[i] for i in range(n_pt) for _ in range(n_eta)]
-    pt.values = [v for v, keep in zip(pt.values, filled, strict=True) if keep]
-    eta = _binned("jet |eta|", m.abs_eta_edges)
-    eta.values = [eta.values[j] for _ in range(n_pt) for j in range(n_eta)]
-    eta.values = [v for v, keep in zip(eta.values, filled, strict=True) if keep]
-    table.add_variable(pt)
-    table.add_variable(eta)
-    table.add_variable(measured(kind, m.efficiency.ravel()[filled],
-                                {"stat": m.uncertainty.ravel()[filled]}))
-    return table
+    return _pt_eta_table(table, m.pt_edges, m.abs_eta_edges, m.jets, kind, m.efficiency,
+                         m.uncertainty)
+
+
+def top_tag_table(m: TopTagMap) -> Table:
+    """A top tagger's efficiency (genuine tops) or mistag rate (the other origins) versus
+    candidate pT × |η| in one process, with its statistical uncertainty."""
+    kind = "efficiency" if m.genuine else "mistag rate"
+    what = CANDIDATES[m.tagger]
+    table = Table(f"{m.tagger.capitalize()} top-tagger {kind} {m.origin} {m.process}")
+    table.description = (
+        f"{TAGGERS[m.tagger]} {kind}: the fraction of the {what} it scores whose score exceeds "
+        f"{m.threshold:g} (where the analysis counts a top), for candidates of origin "
+        f"'{m.origin}' ({ORIGIN_DEFINITIONS[m.tagger][m.origin]}), in preselected {m.process} "
+        "simulated events, weighted, versus candidate pT and |eta|; binomial statistical "
+        "uncertainty. The last pT and |eta| bins include the overflow.")
+    table.location = "preselection"
+    _keywords(table, ["EFF"])
+    return _pt_eta_table(table, m.pt_edges, m.abs_eta_edges, m.candidates, kind, m.efficiency,
+                         m.uncertainty, f"{what} pT", f"{what} |eta|")
 
 
 def roc_table(name: str, description: str, signal_eff: np.ndarray, signal_err: np.ndarray,

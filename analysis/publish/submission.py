@@ -19,11 +19,12 @@ from hepdata_validator.full_submission_validator import FullSubmissionValidator
 
 from analysis.publish import hepdata_tables as tables
 from analysis.publish.efficiency import EfficiencyMap
+from analysis.publish.top_tag_efficiency import TopTagMap
 from common.exceptions import ExportError
 
 ABSTRACT = ("Search for the production of four top quarks in the all-hadronic final state: "
-            "histograms, fit results, the likelihood (pyhf JSON), b-tagging efficiency "
-            "tables and the ONNX models of the taggers, the event DNN and the ABCDnn "
+            "histograms, fit results, the likelihood (pyhf JSON), b-tagging and top-tagger "
+            "efficiency tables and the ONNX models of the taggers, the event DNN and the ABCDnn "
             "background map.")
 
 
@@ -64,6 +65,7 @@ class SubmissionInputs:
     cutflow: dict[str, Any] | None = None
     efficiencies: list[EfficiencyMap] = field(default_factory=list)
     btag_threshold: float = 0.0
+    top_tag_efficiencies: list[TopTagMap] = field(default_factory=list)
     rocs: dict[str, tuple[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     resources: list[tuple[str, Path, str | None]] = field(default_factory=list)
     generator_level: dict[str, Any] | None = None  # the worked example's published numbers
@@ -112,6 +114,8 @@ def build_submission(s: SubmissionInputs) -> Submission:
             sub.add_table(table)
     for m in s.efficiencies:
         sub.add_table(tables.efficiency_table(m, s.btag_threshold))
+    for m in s.top_tag_efficiencies:
+        sub.add_table(tables.top_tag_table(m))
     for name, (description, roc) in s.rocs.items():
         sub.add_table(tables.roc_table(name, description, roc["signal"], roc["signal_err"],
                                        roc["background"], roc["background_err"],

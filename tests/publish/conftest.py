@@ -1,6 +1,7 @@
 """A small fitted run for the export tests: the hand-built fit inputs (tests.analysis.fit_inputs),
 a feature table whose event-DNN scores come from the shipped models, a quickly trained
-ABCDnn map, a cutflow and b-tagging efficiency sums of unit-weight jets."""
+ABCDnn map, a cutflow, b-tagging efficiency sums of unit-weight jets and top-tagger sums of
+unit-weight candidates."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from analysis.fit.model import background_only, build_workspace
 from analysis.fit.results import mle_fit, model_and_data
 from analysis.ml_features import DNN_FEATURE_NAMES, dnn_fold, dnn_inputs
 from analysis.publish.efficiency import btag_efficiency_hist, write_root
+from analysis.publish.top_tag_efficiency import BINNING, empty_hists, fill
+from analysis.publish.top_tag_efficiency import write_root as write_top_tag_root
 from inference.client import make_client
 from inference.settings import InferenceSettings
 from tests.analysis.fit_inputs import write_run
@@ -36,6 +39,9 @@ from workflows.outputs import write_json
 
 #: b-tagging truth of the efficiency jets: (flavour, tagged fraction, jets)
 EFFICIENCY_JETS = {5: (0.8, 400), 4: (0.2, 300), 0: (0.02, 500)}
+#: top-tagger truth of the efficiency candidates: tagger -> origin code -> (tagged fraction, n)
+TOP_TAG_CANDIDATES = {"boosted": {2: (0.7, 300), 1: (0.3, 300), 0: (0.05, 400)},
+                      "resolved": {1: (0.6, 300), 0: (0.02, 700)}}
 
 
 def _config():
@@ -115,6 +121,15 @@ def _efficiency(folder: Path) -> None:
     jets = ak.unflatten(ak.Array(flat), np.full(len(flat["pt"]) // 4, 4))
     h = btag_efficiency_hist(jets, np.ones(len(jets)), "ttbar", 0.3, "btagDeepFlavB")
     write_root(h, folder / "process" / "efficiency.root")
+    hists = empty_hists()
+    for tagger, origins in TOP_TAG_CANDIDATES.items():
+        low, high = BINNING[tagger][1][0], 900.0
+        for code, (fraction, n) in origins.items():
+            one = ak.unflatten(np.ones(n), np.ones(n, np.int64))  # one candidate per event
+            fill(hists[tagger], tagger, "ttbar", one * rng.uniform(low, high, n),
+                 one * rng.uniform(-2.4, 2.4, n), one * code, one * (rng.random(n) < fraction),
+                 np.ones(n))
+    write_top_tag_root(hists, folder / "process" / "efficiency.root")
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,10 @@ def test_submission_validates_and_references_existing_files(small_run):
             "Generator-level signal efficiency"} <= names
     assert {"b-tagging efficiency b jets ttbar", "b-tagging mistag rate c jets ttbar",
             "b-tagging mistag rate light jets ttbar"} <= names
+    assert {"Boosted top-tagger efficiency top ttbar", "Boosted top-tagger mistag rate partial "
+            "ttbar", "Boosted top-tagger mistag rate other ttbar",
+            "Resolved top-tagger efficiency matched ttbar",
+            "Resolved top-tagger mistag rate unmatched ttbar"} <= names
 
 
 def test_prefit_errors_are_the_histograms_variances(small_run):
@@ -83,6 +87,37 @@ def test_efficiency_errors_are_binomial(small_run):
     np.testing.assert_allclose(errors, expected, rtol=RTOL, atol=1e-12)
     # the generated tag rate (0.8) is what the table shows overall
     assert abs(tagged.sum() / n.sum() - 0.8) < 0.06
+
+
+@pytest.mark.parametrize(("tagger", "origin", "table", "fraction"), [
+    ("boosted", "top", "Boosted top-tagger efficiency top ttbar", 0.7),
+    ("boosted", "other", "Boosted top-tagger mistag rate other ttbar", 0.05),
+    ("resolved", "unmatched", "Resolved top-tagger mistag rate unmatched ttbar", 0.02)])
+def test_top_tag_errors_are_binomial(small_run, tagger, origin, table, fraction):
+    """Unit-weight candidates: sigma = sqrt(eps (1 - eps) / N) per pT x |eta| bin, in the
+    HEPData table and in the bundle's correctionlib maps."""
+    import correctionlib
+
+    _, tables = _tables(small_run / "export" / "hepdata")
+    with uproot.open(small_run / "process" / "efficiency.root") as f:
+        key = f"top_tag_efficiency/{tagger}/ttbar/{origin}"
+        tagged, untagged = f[f"{key}/tagged"].values(), f[f"{key}/untagged"].values()
+        edges = f[f"{key}/tagged"].axes[0].edges(), f[f"{key}/tagged"].axes[1].edges()
+    n = tagged + untagged
+    eps = np.divide(tagged, n, out=np.zeros_like(n), where=n > 0)
+    expected = np.sqrt(eps * (1 - eps) / np.where(n > 0, n, 1))
+    kind = "efficiency" if table.split()[2] == "efficiency" else "mistag rate"
+    values, errors = _column(tables[table], kind)
+    np.testing.assert_allclose(values, eps[n > 0], rtol=RTOL)
+    np.testing.assert_allclose(errors, expected[n > 0], rtol=RTOL, atol=1e-12)
+    assert abs(tagged.sum() / n.sum() - fraction) < 0.06  # the generated tag rate
+    path = small_run / "export" / "bundle" / "efficiency" / "top_tag_efficiency.json"
+    correction = correctionlib.CorrectionSet.from_file(str(path))[
+        f"top_tag_efficiency_{tagger}_ttbar"]
+    pt, eta = (0.5 * (e[1:] + e[:-1]) for e in edges)
+    for i, j in zip(*np.nonzero(n > 0), strict=True):
+        assert correction.evaluate(origin, eta[j], pt[i], "stat") == pytest.approx(
+            expected[i, j], rel=1e-9)
 
 
 def test_results_table_quotes_the_fit(small_run):

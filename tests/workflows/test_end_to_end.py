@@ -129,11 +129,15 @@ def test_morph_and_fit_stage_outputs(cli_run):
             ("cls",) if "observed" in limit else ()):
         assert (fit / "figures" / f"{name}.png").is_file()
     assert (fit / "plots" / "datadriven_nj9p_nb3p.png").is_file()
-    # the export stage: a validated HEPData submission with b-tagging tables, and the bundle
+    # the export stage: a validated HEPData submission with b-tagging and top-tagger tables
+    # (the processor's sums through the pipeline), and the bundle
     export = cli_run.outdir / "export"
     assert (export / "hepdata" / "submission.yaml").is_file()
     assert list((export / "hepdata").glob("b-tagging_efficiency_b_jets_*.yaml"))
+    assert list((export / "hepdata").glob("boosted_top-tagger_efficiency_top_*.yaml"))
+    assert list((export / "hepdata").glob("resolved_top-tagger_efficiency_matched_*.yaml"))
     index = json.loads((export / "bundle" / "index.json").read_text())
+    assert index["top_tag_efficiency"]
     assert {"event_dnn_fold0", "boosted_top_tagger", "abcdnn_map"} <= set(index["models"])
 
 

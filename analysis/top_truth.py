@@ -20,41 +20,59 @@ _LAST_COPY_BIT = 13  # NanoAOD GenPart statusFlags bit 13: isLastCopy
 DECAY_FIELDS = ("b_eta", "b_phi", "q1_eta", "q1_phi", "q2_eta", "q2_phi")
 
 
+def _first_children(mother: np.ndarray, selected: np.ndarray, n: int, how_many: int = 1
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per particle (global index, plus one slot ``n`` meaning "none"): its first
+    ``how_many`` children among ``selected`` (``n`` where missing) and how many it has."""
+    child = np.flatnonzero(selected & (mother >= 0))
+    # a stable sort by mother keeps each mother's children in index order
+    child = child[np.argsort(mother[child], kind="stable")]
+    mothers, at, number = np.unique(mother[child], return_index=True, return_counts=True)
+    firsts = np.full((how_many, n + 1), n, dtype=np.int64)
+    for k in range(how_many):
+        has = number > k
+        firsts[k, mothers[has]] = child[at[has] + k]
+    count = np.zeros(n + 1, dtype=np.int64)
+    count[mothers] = number
+    return firsts, count
+
+
 def hadronic_top_decays(genpart: ak.Array) -> ak.Array:
-    """Per event, a list of records (b, q1, q2 eta/phi) of the hadronically decaying tops."""
-    pdg = ak.to_numpy(ak.flatten(genpart.pdgId)).astype(np.int64)
-    mom = ak.to_numpy(ak.flatten(genpart.genPartIdxMother)).astype(np.int64)
+    """Per event, a list of records (b, q1, q2 eta/phi) of the hadronically decaying tops.
+
+    Vectorised over the particles of all events (the processor calls it per chunk): the
+    mother indices are made global and each step down the decay chain is an array lookup.
+    """
+    pdg = np.abs(ak.to_numpy(ak.flatten(genpart.pdgId)).astype(np.int64))
+    local_mother = ak.to_numpy(ak.flatten(genpart.genPartIdxMother)).astype(np.int64)
     flags = ak.to_numpy(ak.flatten(genpart.statusFlags)).astype(np.int64)
     eta = ak.to_numpy(ak.flatten(genpart.eta)).astype(np.float64)
     phi = ak.to_numpy(ak.flatten(genpart.phi)).astype(np.float64)
-    counts = ak.to_numpy(ak.num(genpart.pdgId))
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    rows: list[list[float]] = []
-    n_per_event = np.zeros(len(counts), dtype=np.int64)
-    apdg = np.abs(pdg)
-    for i in range(len(counts)):
-        lo, hi = offsets[i], offsets[i + 1]
-        p, m = apdg[lo:hi], mom[lo:hi]
-        for t in np.nonzero((p == 6) & ((flags[lo:hi] >> _LAST_COPY_BIT) & 1 == 1))[0]:
-            kids = np.nonzero(m == t)[0]
-            bs, ws = kids[p[kids] == 5], kids[p[kids] == 24]
-            if len(bs) == 0 or len(ws) == 0:
-                continue
-            w = ws[0]
-            while True:  # follow W copies (W -> W after radiation) to the decaying one
-                nxt = np.nonzero((m == w) & (p == 24))[0]
-                if len(nxt) == 0:
-                    break
-                w = nxt[0]
-            qs = np.nonzero((m == w) & (p >= 1) & (p <= 5))[0]
-            if len(qs) != 2:
-                continue
-            b, q1, q2 = lo + bs[0], lo + qs[0], lo + qs[1]
-            rows.append([eta[b], phi[b], eta[q1], phi[q1], eta[q2], phi[q2]])
-            n_per_event[i] += 1
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
-    rec = {name: arr[:, k] for k, name in enumerate(DECAY_FIELDS)}
-    return ak.unflatten(ak.zip(rec), n_per_event)
+    counts = ak.to_numpy(ak.num(genpart.pdgId)).astype(np.int64)
+    n = len(pdg)
+    event = np.repeat(np.arange(len(counts)), counts)
+    first_of_event = (np.cumsum(counts) - counts)[event]
+    inside = (local_mother >= 0) & (local_mother < counts[event])
+    mother = np.where(inside, first_of_event + local_mother, -1)
+
+    (first_b,), _ = _first_children(mother, pdg == 5, n)
+    (first_w,), _ = _first_children(mother, pdg == 24, n)
+    quarks, n_quarks = _first_children(mother, (pdg >= 1) & (pdg <= 5), n, how_many=2)
+    tops = np.flatnonzero((pdg == 6) & ((flags >> _LAST_COPY_BIT) & 1 == 1))
+    b, w = first_b[tops], first_w[tops]
+    keep = (b < n) & (w < n)
+    tops, b, w = tops[keep], b[keep], w[keep]
+    while True:  # follow W copies (W -> W after radiation) to the decaying one
+        copy = first_w[w]
+        follow = (copy < n) & (copy > w)  # a copy comes after its mother: no cycles
+        if not follow.any():
+            break
+        w = np.where(follow, copy, w)
+    keep = n_quarks[w] == 2
+    tops, b, q1, q2 = tops[keep], b[keep], quarks[0, w[keep]], quarks[1, w[keep]]
+    rec = dict(zip(DECAY_FIELDS, (eta[b], phi[b], eta[q1], phi[q1], eta[q2], phi[q2]),
+                   strict=True))
+    return ak.unflatten(ak.zip(rec), np.bincount(event[tops], minlength=len(counts)))
 
 
 def label_fatjets(fatjets: ak.Array, decays: ak.Array, radius: float = 0.8) -> ak.Array:

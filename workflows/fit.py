@@ -47,7 +47,9 @@ def _inputs_key(inputs: FitInputs, settings: FitSettings, luminosity_fb: float) 
                for name, s in inputs.samples.items()}
     return digest({"edges": inputs.edges.tolist(), "data": inputs.data.tolist(),
                    "samples": samples, "template": inputs.background.__dict__,
-                   "settings": settings.model_dump(mode="json"), "luminosity_fb": luminosity_fb})
+                   # the ranking's process count does not change a number: not in the key
+                   "settings": settings.model_dump(mode="json", exclude={"ranking_processes"}),
+                   "luminosity_fb": luminosity_fb})
 
 
 def _data_driven_plots(outdir: Path, config: AnalysisConfig, folder: Path) -> list[Path]:

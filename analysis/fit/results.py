@@ -15,6 +15,7 @@ import numpy as np
 import pyhf
 
 from analysis.fit.limit import as_numbers, upper_limit
+from analysis.fit.ranking import impacts_ranking
 from analysis.fit.retry import retrying
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
@@ -112,10 +113,9 @@ def fit_workspace(spec: dict[str, Any], settings: FitSettings,
     i_poi = model.config.poi_index
     minos_down, minos_up = fit.minos_uncertainty.get(poi, (float("nan"), float("nan")))
     # (the ranking's and the scan's fits start at pyhf's suggested values: started at the
-    # minimum, MINUIT's strategy 0 fails on some of them and the whole ranking is redone)
-    ranking = (retrying(lambda strategy: cabinetry.fit.ranking(
-        model, data, fit_results=fit, strategy=strategy), settings, "the impacts ranking")
-        if settings.ranking else None)
+    # minimum, MINUIT's strategy 0 fails on some of them)
+    ranking = (impacts_ranking(spec, model, data, fit, settings, settings.ranking_processes)
+               if settings.ranking else None)
     lap("ranking")
     mu_hat, sigma = float(fit.bestfit[i_poi]), float(fit.uncertainty[i_poi])
     low, high = model.config.suggested_bounds()[i_poi]

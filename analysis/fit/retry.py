@@ -18,12 +18,19 @@ def retrying_with_strategy(call: Any, settings: FitSettings, what: str) -> tuple
     minimization does not converge; the result and the strategy that gave it, or a
     :class:`FitError` naming ``what`` if none does."""
     strategies = sorted({settings.minuit_strategy, 1, 2})
-    for strategy in strategies:
-        try:
-            return call(strategy=strategy), strategy
-        except pyhf.exceptions.FailedMinimization as err:
-            failure = err
-            log.warning("%s with MINUIT strategy %d failed; retrying", what, strategy)
+    # pyhf logs every failed minimization with MINUIT's whole state (~200 lines); the
+    # warning below says what failed, and the last failure is in the error
+    pyhf_log = logging.getLogger("pyhf.optimize.mixins")
+    was_disabled, pyhf_log.disabled = pyhf_log.disabled, True
+    try:
+        for strategy in strategies:
+            try:
+                return call(strategy=strategy), strategy
+            except pyhf.exceptions.FailedMinimization as err:
+                failure = err
+                log.warning("%s with MINUIT strategy %d failed; retrying", what, strategy)
+    finally:
+        pyhf_log.disabled = was_disabled
     raise FitError(f"{what} failed with MINUIT strategies {strategies}: {failure}; the "
                    "likelihood is too flat or ill-defined somewhere - check the inputs and "
                    "the pre-fit figure")

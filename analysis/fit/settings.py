@@ -55,6 +55,8 @@ class FitSettings(BaseModel):
         0, description="MINUIT strategy of every fit; 0 (no Hessian before the minimization) "
         "gives the same μ̂ and HESSE errors on this model, several times faster than 1")
     ranking: bool = Field(True, description="compute the impacts ranking (4 fits per parameter)")
+    ranking_processes: int = Field(
+        1, ge=1, description="processes the ranking's fits are shared out over (1: this one)")
 
     @field_validator("poi_bounds")
     @classmethod

@@ -32,6 +32,7 @@ from analysis.abcdnn.inputs import REQUIRED_COLUMNS, prepare_grid
 from analysis.abcdnn.plots import plot_cell, save
 from analysis.abcdnn.regions import ALL_CELLS, TARGET, cell_label, encode_conditions
 from analysis.abcdnn.settings import ABCDnnSettings
+from analysis.abcdnn.support import MIN_CONTROL_EVENTS, score_support
 from analysis.abcdnn.templates import (
     Template,
     apply_nonclosure,
@@ -165,6 +166,19 @@ def run_morph(
     summary["nonclosure_delta"] = delta.tolist()
     summary["nonclosure_delta_ht"] = ht_delta.tolist()
     summary["normalization_nonclosure"] = templates["signal"].normalization_nonclosure
+    summary["score_support"] = {}
+    for name, (data, _) in inputs.items():
+        support = score_support(data, settings.fit_bins)
+        summary["score_support"][name] = support
+        if support["extrapolated_bins"]:
+            edges = settings.fit_bins
+            bins = ", ".join(f"[{edges[i]:g}, {edges[i + 1]:g}]"
+                             for i in support["extrapolated_bins"])
+            log.warning(
+                "ABCDnn %s grid: the DNN-score bins %s (%.0f %% of the target's simulation) hold "
+                "fewer than %d control-cell data events: the map is extrapolated there, not "
+                "trained; its shape in those bins is not validated", name, bins,
+                100 * support["extrapolated_fraction"], MIN_CONTROL_EVENTS)
 
     template_paths = {
         key: t.to_json(base / "templates" / f"{key}_{t.region}.json")

@@ -50,6 +50,8 @@ def test_run_morph_writes_templates_plots_and_model(features_dir, fast_settings)
     assert result.summary["onnx_max_abs_diff"] < 1e-5
     summary = json.loads(result.summary_path.read_text())
     assert summary["validation_closure"]["ndf"] == n_bins
+    for grid in ("validation", "signal"):  # where the map is trained, per fit bin
+        assert len(summary["score_support"][grid]["control_data_events"]) == n_bins
     names = {p.name for p in result.plots}
     assert "closure_validation.png" in names
     assert "signal_nj9p_nb3p_dnn_score.png" in names

@@ -35,11 +35,13 @@ from analysis.abcdnn.settings import ABCDnnSettings
 from analysis.abcdnn.support import MIN_CONTROL_EVENTS, score_support
 from analysis.abcdnn.templates import (
     Template,
+    apply_extrapolation,
     apply_nonclosure,
     closure_chi2,
     make_template,
     nonclosure,
     normalization_nonclosure,
+    shorter_extrapolation_shape,
     target_histogram,
 )
 from analysis.abcdnn.training import morph
@@ -116,14 +118,18 @@ def _templates(validation: GridEnsemble, signal: GridEnsemble, edges: list[float
                variable: str) -> tuple[dict[str, Template], np.ndarray]:
     """Target-cell templates of both grids in ``variable``, with the validation grid's
     non-closure δ (its part beyond the statistical error) applied to both as a shape
-    uncertainty, and its normalization non-closure to the signal template (in the
-    validation cell it is measured on the compared events); (templates, δ)."""
+    uncertainty, its normalization non-closure to the signal template (in the
+    validation cell it is measured on the compared events), and to the signal template the
+    extrapolation variation (the validation grid's maps on the signal cell's simulation);
+    (templates, δ)."""
     vr_template = make_template(validation, edges, variable=variable)
     vr_target = target_histogram(validation, TARGET, edges, variable)
     delta = nonclosure(vr_template, vr_target[0], vr_target[1])
     vr_template = apply_nonclosure(vr_template, delta)
     sr_template = apply_nonclosure(make_template(signal, edges, variable=variable), delta)
     sr_template.normalization_nonclosure = normalization_nonclosure(vr_template, *vr_target)
+    sr_template = apply_extrapolation(
+        sr_template, shorter_extrapolation_shape(validation, signal, edges, variable))
     return {"validation": vr_template, "signal": sr_template}, delta
 
 

@@ -7,8 +7,8 @@ The two are checked apart:
   χ² = dᵀ (C_a + C_b)⁻¹ d over all bins but one (unit area fixes the last; ndf = bins - 1).
   The covariance of a unit-area shape h/Σh of independent bins with variances v is
   J diag(v) Jᵀ with J_ij = (δ_ij - h_i/Σh)/Σh. A template adds the covariance of its
-  ensemble members' shapes (they are unit-area already) and its non-closure shape
-  variation as a fully correlated term;
+  ensemble members' shapes (they are unit-area already) and its non-closure and
+  extrapolation shape variations as fully correlated terms;
 * normalization: (predicted - true yield) / sqrt(σ_pred² + σ_true²).
 """
 
@@ -51,18 +51,22 @@ def unit_shape(sumw: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.n
 def template_shape(template: Template, *, nonclosure: bool = True
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Unit-area shape of a template and its covariance: simulation statistics, the
-    ensemble members' spread (their sample covariance) and, with ``nonclosure``, the
-    non-closure shape variation (fully correlated across bins)."""
+    ensemble members' spread (their sample covariance), the extrapolation shape variation
+    and, with ``nonclosure``, the non-closure one (each fully correlated across bins)."""
     nominal = np.asarray(template.nominal, dtype=np.float64)
     shape, cov = unit_shape(nominal, np.asarray(template.stat_unc) ** 2)
     members = np.asarray(template.members, dtype=np.float64)
     if len(members) > 1:
         member_shapes = members / members.sum(axis=1, keepdims=True)
         cov = cov + np.cov(member_shapes, rowvar=False, ddof=1)
-    if nonclosure and len(template.nonclosure_up):
-        up = np.asarray(template.nonclosure_up, dtype=np.float64)
-        delta = up / up.sum() - shape
-        cov = cov + np.outer(delta, delta)
+    variations = [template.extrapolation_up]
+    if nonclosure:
+        variations.append(template.nonclosure_up)
+    for up in variations:
+        if len(up):
+            up = np.asarray(up, dtype=np.float64)
+            delta = up / up.sum() - shape
+            cov = cov + np.outer(delta, delta)
     return shape, cov
 
 

@@ -21,6 +21,11 @@ yield. Variations (all in the fit binning):
   to it, so the formula is biased by several per cent in both grids, with a sign that need
   not be the same in the two. The validation cell measures the size of that bias, not its
   direction in the signal cell.
+* ``extrapolation_up/down`` (signal template only): the signal cell's simulation morphed by
+  the validation grid's maps, which stop one N-jets step short of ≥9 jets, against the
+  nominal (:func:`shorter_extrapolation_shape`), as a shape-only variation and its mirror.
+  The validation cell tests an extrapolation from 6-7 to 8 jets; the signal cell needs one
+  from 7-8 to ≥9, where the scores reach higher and the multijet fraction is smaller.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 
 from analysis.abcdnn.ensemble import GridEnsemble
 from analysis.abcdnn.regions import TARGET, cell_label
+from analysis.abcdnn.training import morph
 from common.exceptions import BackgroundEstimateError
 
 
@@ -68,6 +74,9 @@ class Template:
     nonclosure_down: list[float] = field(default_factory=list)
     #: relative normalization uncertainty from the validation cell's non-closure (0: none)
     normalization_nonclosure: float = 0.0
+    #: shape-only variation from the shorter extrapolation (:func:`apply_extrapolation`)
+    extrapolation_up: list[float] = field(default_factory=list)
+    extrapolation_down: list[float] = field(default_factory=list)
 
     def to_json(self, path: Path) -> Path:
         """Write the template as JSON (no pickles: the fit and readers load it anywhere)."""
@@ -94,12 +103,14 @@ class Template:
 
     def full_variance(self) -> np.ndarray:
         """Per-bin variance with every uncertainty: :meth:`total_variance` plus the
-        non-closure half-difference and the normalization ((σ_N/N ⊕ non-closure) · p)²."""
+        non-closure and extrapolation half-differences and the normalization
+        ((σ_N/N ⊕ non-closure) · p)²."""
         p = np.asarray(self.nominal, dtype=np.float64)
         var = self.total_variance()
-        if len(self.nonclosure_up):
-            var = var + (0.5 * (np.asarray(self.nonclosure_up)
-                                - np.asarray(self.nonclosure_down))) ** 2
+        for up, down in ((self.nonclosure_up, self.nonclosure_down),
+                         (self.extrapolation_up, self.extrapolation_down)):
+            if len(up):
+                var = var + (0.5 * (np.asarray(up) - np.asarray(down))) ** 2
         return var + (self.normalization_rel_uncertainty() * p) ** 2
 
 
@@ -218,6 +229,51 @@ def apply_nonclosure(template: Template, delta: np.ndarray) -> Template:
             "fit binning for the validation and signal grids"
         )
     for sign, name in ((1.0, "nonclosure_up"), (-1.0, "nonclosure_down")):
+        varied = np.clip(nominal * (1.0 + sign * delta), 0.0, None)
+        varied *= nominal.sum() / varied.sum()
+        setattr(template, name, varied.tolist())
+    return template
+
+
+def shorter_extrapolation_shape(validation: GridEnsemble, signal: GridEnsemble,
+                                edges: list[float], variable: str = "dnn_score") -> np.ndarray:
+    """Unit-area shape (mean of the members) of the signal target cell's simulation morphed
+    by the *validation* grid's maps with *their* target condition (8 jets, ≥3 b by default).
+
+    The signal grid's maps reach ≥9 jets by extrapolating one N-jets step beyond their
+    training; the validation grid's maps stop at 8 jets. Their difference on the same events
+    is how much that last step moves the shape, the part of the extrapolation that the
+    validation cell cannot test: on the truth model the signal cell's DNN-score shape missed
+    by 2-3σ at both ends of the score, and this alternative lies on the truth's side.
+    """
+    if variable not in ("dnn_score", "ht"):
+        raise BackgroundEstimateError(f"template variable {variable!r} is not morphed")
+    mc = signal.data.mc
+    mask = mc.in_cell(TARGET)
+    x = validation.data.standardizer.forward(mc.score[mask], mc.ht[mask])
+    cells = np.tile(np.asarray(TARGET), (int(mask.sum()), 1))
+    index = 0 if variable == "dnn_score" else 1
+    edges_a = np.asarray(edges, dtype=np.float64)
+    shapes = []
+    for flow in validation.flows:
+        y = validation.data.standardizer.backward(
+            morph(flow, x, cells, validation.settings.encoding))
+        shapes.append(_unit(histogram(y[index], mc.weight[mask], edges_a)[0]))
+    return np.mean(shapes, axis=0)
+
+
+def apply_extrapolation(template: Template, alternative_shape: np.ndarray) -> Template:
+    """Set the shape-only extrapolation variations: up = the nominal yield in the
+    alternative shape, down = its mirror nominal·(1 - δ), δ_b = alt_b/nominal_b - 1 (unit
+    shapes), renormalized to the nominal yield."""
+    nominal = np.asarray(template.nominal, dtype=np.float64)
+    alt = np.asarray(alternative_shape, dtype=np.float64)
+    if len(alt) != len(nominal):
+        raise BackgroundEstimateError(
+            f"extrapolation shape has {len(alt)} bins but the template {len(nominal)}")
+    shape = _unit(nominal)
+    delta = np.divide(alt, shape, out=np.ones_like(shape), where=shape > 0) - 1.0
+    for sign, name in ((1.0, "extrapolation_up"), (-1.0, "extrapolation_down")):
         varied = np.clip(nominal * (1.0 + sign * delta), 0.0, None)
         varied *= nominal.sum() / varied.sum()
         setattr(template, name, varied.tolist())

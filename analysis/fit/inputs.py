@@ -123,10 +123,10 @@ def check_inputs(inputs: FitInputs, signal: str, minor: list[str]) -> None:
                            f"(have {sorted(inputs.samples)})")
     _check_bins(f"data in {inputs.region}", inputs.data, n)
     for name in ("nominal", "stat_unc", "ensemble_up", "ensemble_down", "nonclosure_up",
-                 "nonclosure_down"):
+                 "nonclosure_down", "extrapolation_up", "extrapolation_down"):
         values = getattr(template, name)
-        if name.startswith("nonclosure") and not values:
-            continue  # a template without a validation non-closure (allowed; not in model)
+        if name.startswith(("nonclosure", "extrapolation")) and not values:
+            continue  # a template without that variation (allowed; not in the model)
         _check_bins(f"ABCDnn template {name}", values, n)
     if not np.sum(template.nominal) > 0:
         raise FitError("the ABCDnn template has no positive yield; check the morph stage")

@@ -5,8 +5,8 @@ samples and modifiers:
 
 * signal: normfactor μ (the POI), luminosity, experimental/theory variations;
 * the ABCDnn background: extended-ABCD normalization (a normsys from its statistical
-  uncertainty, or a free normfactor), ensemble spread and validation non-closure (histosys),
-  template statistics (staterror);
+  uncertainty, or a free normfactor), ensemble spread, validation non-closure and
+  extrapolation (histosys), template statistics (staterror);
 * minor backgrounds (ttW, ttZ, ttH): cross-section normsys, luminosity, variations;
 * every ``<name>_up``/``<name>_down`` variation of the simulated samples: a normsys (yield
   effect) and a shape-only histosys (unit-area shape) sharing one nuisance parameter
@@ -147,6 +147,10 @@ def _background_sample(inputs: FitInputs, settings: FitSettings) -> dict[str, An
         mods.append({"name": f"{name}_nonclosure", "type": "histosys",
                      "data": {"hi_data": list(t.nonclosure_up),
                               "lo_data": list(t.nonclosure_down)}})
+    if t.extrapolation_up and t.extrapolation_down:
+        mods.append({"name": f"{name}_extrapolation", "type": "histosys",
+                     "data": {"hi_data": list(t.extrapolation_up),
+                              "lo_data": list(t.extrapolation_down)}})
     mods.append({"name": f"staterror_{inputs.region}", "type": "staterror",
                  "data": list(t.stat_unc)})
     return {"name": name, "data": nominal.tolist(), "modifiers": mods}

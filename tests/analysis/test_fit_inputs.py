@@ -133,3 +133,12 @@ def test_negative_bins_compatible_with_zero_are_clipped_and_reported():
     assert ttw.variations["JES_Total_up"][1] == 0.0
     with pytest.raises(FitError, match=r"'ttW' variation 'JES_Total_down' has negative.*\[2\]"):
         check_inputs(inputs, "tttt", MINOR)
+
+
+def test_extrapolation_of_the_wrong_binning_is_refused():
+    inputs = make_inputs()
+    nominal = list(inputs.background.nominal)
+    inputs.background = dataclasses.replace(inputs.background, extrapolation_up=nominal[:-1],
+                                            extrapolation_down=nominal)
+    with pytest.raises(FitError, match="ABCDnn template extrapolation_up"):
+        check_inputs(inputs, "tttt", MINOR)

@@ -114,3 +114,16 @@ def test_patchset_restores_the_workspace(tmp_path):
     pars = patched.model().config.suggested_init()
     assert np.allclose(patched.model().expected_data(pars),
                        pyhf.Workspace(spec).model().expected_data(pars))
+
+
+def test_extrapolation_is_its_own_histosys():
+    inputs = make_inputs()
+    assert ("abcdnn_extrapolation", "histosys") not in _modifiers(
+        build_workspace(inputs, settings())[0], "abcdnn")
+    up, down = BACKGROUND * TILT, BACKGROUND * TILT[::-1]
+    inputs.background.extrapolation_up, inputs.background.extrapolation_down = (
+        up.tolist(), down.tolist())
+    background = _modifiers(build_workspace(inputs, settings())[0], "abcdnn")
+    data = background[("abcdnn_extrapolation", "histosys")]
+    np.testing.assert_allclose(data["hi_data"], up)
+    np.testing.assert_allclose(data["lo_data"], down)

@@ -244,7 +244,8 @@ def shorter_extrapolation_shape(validation: GridEnsemble, signal: GridEnsemble,
     training; the validation grid's maps stop at 8 jets. Their difference on the same events
     is how much that last step moves the shape, the part of the extrapolation that the
     validation cell cannot test: on the truth model the signal cell's DNN-score shape missed
-    by 2-3σ at both ends of the score, and this alternative lies on the truth's side.
+    by 2-3σ at both ends of the score, and on the pseudo-dataset checked bin by bin this
+    alternative lay on the truth's side at both ends.
     """
     if variable not in ("dnn_score", "ht"):
         raise BackgroundEstimateError(f"template variable {variable!r} is not morphed")

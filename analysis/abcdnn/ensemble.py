@@ -39,11 +39,18 @@ class GridEnsemble:
     def morph_cell(self, cell: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(DNN score, HT) of the simulated events of ``cell`` after each member's map."""
         mask = self.data.mc.in_cell(cell)
-        out = []
-        for flow in self.flows:
-            y = morph(flow, self.data.mc.x[mask], self.data.mc.cells[mask], self.settings.encoding)
-            out.append(self.data.standardizer.backward(y))
-        return out
+        return self._morph(self.data.mc.x[mask], self.data.mc.cells[mask])
+
+    def morph_events(self, score: np.ndarray, ht: np.ndarray, cell: tuple[int, int]
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(DNN score, HT) of any events after each member's map with the conditions of
+        ``cell``, in this grid's standardization (e.g. another grid's simulation)."""
+        cells = np.tile(np.asarray(cell, dtype=np.int64), (len(score), 1))
+        return self._morph(self.data.standardizer.forward(score, ht), cells)
+
+    def _morph(self, x: np.ndarray, cells: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [self.data.standardizer.backward(morph(flow, x, cells, self.settings.encoding))
+                for flow in self.flows]
 
 
 def abcd_estimate(data: GridData) -> ABCDEstimate:

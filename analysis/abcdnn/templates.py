@@ -38,7 +38,6 @@ import numpy as np
 
 from analysis.abcdnn.ensemble import GridEnsemble
 from analysis.abcdnn.regions import TARGET, cell_label
-from analysis.abcdnn.training import morph
 from common.exceptions import BackgroundEstimateError
 
 
@@ -228,10 +227,17 @@ def apply_nonclosure(template: Template, delta: np.ndarray) -> Template:
             f"non-closure has {len(delta)} bins but the template {len(nominal)}; use the same "
             "fit binning for the validation and signal grids"
         )
-    for sign, name in ((1.0, "nonclosure_up"), (-1.0, "nonclosure_down")):
+    return _set_shape_variation(template, delta, "nonclosure")
+
+
+def _set_shape_variation(template: Template, delta: np.ndarray, name: str) -> Template:
+    """Set ``<name>_up/down`` = nominal·(1 ± δ), clipped at 0 and renormalized to the
+    nominal yield (a shape-only variation)."""
+    nominal = np.asarray(template.nominal, dtype=np.float64)
+    for sign, side in ((1.0, "up"), (-1.0, "down")):
         varied = np.clip(nominal * (1.0 + sign * delta), 0.0, None)
         varied *= nominal.sum() / varied.sum()
-        setattr(template, name, varied.tolist())
+        setattr(template, f"{name}_{side}", varied.tolist())
     return template
 
 
@@ -251,16 +257,11 @@ def shorter_extrapolation_shape(validation: GridEnsemble, signal: GridEnsemble,
         raise BackgroundEstimateError(f"template variable {variable!r} is not morphed")
     mc = signal.data.mc
     mask = mc.in_cell(TARGET)
-    x = validation.data.standardizer.forward(mc.score[mask], mc.ht[mask])
-    cells = np.tile(np.asarray(TARGET), (int(mask.sum()), 1))
     index = 0 if variable == "dnn_score" else 1
     edges_a = np.asarray(edges, dtype=np.float64)
-    shapes = []
-    for flow in validation.flows:
-        y = validation.data.standardizer.backward(
-            morph(flow, x, cells, validation.settings.encoding))
-        shapes.append(_unit(histogram(y[index], mc.weight[mask], edges_a)[0]))
-    return np.mean(shapes, axis=0)
+    morphed = validation.morph_events(mc.score[mask], mc.ht[mask], TARGET)
+    return np.mean([_unit(histogram(m[index], mc.weight[mask], edges_a)[0]) for m in morphed],
+                   axis=0)
 
 
 def apply_extrapolation(template: Template, alternative_shape: np.ndarray) -> Template:
@@ -274,11 +275,7 @@ def apply_extrapolation(template: Template, alternative_shape: np.ndarray) -> Te
             f"extrapolation shape has {len(alt)} bins but the template {len(nominal)}")
     shape = _unit(nominal)
     delta = np.divide(alt, shape, out=np.ones_like(shape), where=shape > 0) - 1.0
-    for sign, name in ((1.0, "extrapolation_up"), (-1.0, "extrapolation_down")):
-        varied = np.clip(nominal * (1.0 + sign * delta), 0.0, None)
-        varied *= nominal.sum() / varied.sum()
-        setattr(template, name, varied.tolist())
-    return template
+    return _set_shape_variation(template, delta, "extrapolation")
 
 
 def closure_chi2(

@@ -22,6 +22,7 @@ from cabinetry.fit.results_containers import LimitResults
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import brentq
 
+from analysis.fit.minimize import MigradOnly
 from analysis.fit.retry import retrying_with_strategy
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
@@ -41,7 +42,7 @@ class _Tests:
     def __call__(self, mu: float) -> np.ndarray:
         def test(strategy: int) -> np.ndarray:
             _, optimizer = pyhf.get_backend()
-            pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(strategy=strategy))
+            pyhf.set_backend("numpy", MigradOnly(strategy=strategy))
             try:
                 observed, expected = pyhf.infer.hypotest(
                     mu, self.data, self.model, par_bounds=self.bounds, test_stat="qtilde",

@@ -16,49 +16,21 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import cabinetry
-import iminuit
 import numpy as np
 import pyhf
 
+from analysis.fit.minimize import minimum
 from analysis.fit.settings import FitSettings
-from common.exceptions import FitError
 
 
 def _poi_after_fixing(model: pyhf.pdf.Model, data: list[float], index: int, value: float,
                       settings: FitSettings) -> float:
-    """μ̂ of the fit with parameter ``index`` fixed at ``value``: MIGRAD on pyhf's −2 ln L,
-    retried with MINUIT's more careful strategies if it does not converge.
-
-    iminuit directly, not ``pyhf.infer.mle.fit``: pyhf's MINUIT runs HESSE after every
-    minimization and calls the fit failed when HESSE does (a matrix that is not positive
-    definite far from the minimum); the ranking needs only the minimum, and HESSE doubles
-    the cost of each fit.
-    """
-    init = np.asarray(model.config.suggested_init(), dtype=np.float64)
-    init[index] = value
-    fixed = list(model.config.suggested_fixed())
-    fixed[index] = True
-    bounds = model.config.suggested_bounds()
-    observed = np.asarray(data, dtype=np.float64)
-
-    def twice_nll(pars: np.ndarray) -> float:
-        return float(-2.0 * model.logpdf(pars, observed)[0])
-
-    minuit = iminuit.Minuit(twice_nll, init, name=model.config.par_names)
-    minuit.errordef = iminuit.Minuit.LEAST_SQUARES  # −2 ln L: 1σ at Δ = 1
-    minuit.limits = bounds
-    minuit.fixed = fixed
-    minuit.errors = [(high - low) / 1000.0 for low, high in bounds]  # pyhf's step sizes
-    strategies = sorted({settings.minuit_strategy, 1, 2})
-    for strategy in strategies:
-        minuit.strategy = strategy
-        minuit.migrad()
-        if minuit.valid:
-            return float(minuit.values[model.config.poi_index])
-    raise FitError(
-        f"the ranking fit with {model.config.par_names[index]} fixed at {value:.4g} did not "
-        f"converge with MINUIT strategies {strategies}; the likelihood is ill-defined there - "
-        "check that parameter's variations in the pre-fit figure, or set fit.ranking: false")
+    """μ̂ of the fit with parameter ``index`` fixed at ``value`` (MIGRAD only: the ranking
+    needs the minimum, not HESSE, which doubles the cost and fails far from the minimum)."""
+    _, values = minimum(model, data, settings, fixed={index: value},
+                        what=f"the ranking fit with {model.config.par_names[index]} fixed at "
+                        f"{value:.4g}")
+    return float(values[model.config.poi_index])
 
 
 def _impacts(spec: dict[str, Any], data: list[float], points: list[tuple[int, float]],

@@ -17,7 +17,7 @@ def retrying_with_strategy(call: Any, settings: FitSettings, what: str) -> tuple
     """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
     minimization does not converge; the result and the strategy that gave it, or a
     :class:`FitError` naming ``what`` if none does."""
-    strategies = sorted({settings.minuit_strategy, 1, 2})
+    strategies = list(range(settings.minuit_strategy, 3))  # the configured, then careful ones
     # pyhf logs every failed minimization with MINUIT's whole state (~200 lines); the
     # warning below says what failed, and the last failure is in the error
     pyhf_log = logging.getLogger("pyhf.optimize.mixins")

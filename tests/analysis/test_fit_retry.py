@@ -38,3 +38,16 @@ def test_retries_with_the_next_strategy_and_keeps_pyhf_quiet(caplog):
 def test_every_strategy_failing_names_the_step():
     with pytest.raises(FitError, match=r"the μ scan failed with MINUIT strategies \[0, 1, 2\]"):
         retrying_with_strategy(_failing_until(3), FitSettings(), "the μ scan")
+
+
+def test_never_retries_with_a_less_careful_strategy_than_configured():
+    tried = []
+
+    def call(strategy: int) -> str:
+        tried.append(strategy)
+        raise pyhf.exceptions.FailedMinimization(
+            scipy.optimize.OptimizeResult(message="EDM above max", success=False))
+
+    with pytest.raises(FitError, match=r"strategies \[2\]"):
+        retrying_with_strategy(call, FitSettings(minuit_strategy=2), "the limit")
+    assert tried == [2]

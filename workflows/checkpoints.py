@@ -29,18 +29,7 @@ from typing import Any
 import cloudpickle
 from coffea.processor import CheckpointerABC
 
-#: Packages whose code runs inside ``process()``: a change there invalidates checkpoints.
-_CODE_PACKAGES = ("common", "analysis", "processors", "corrections", "inference")
-
-
-def _code_digest() -> str:
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for package in _CODE_PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+from workflows.code_version import PROCESSING_CODE, code_digest
 
 
 def content_key(config_json: str, infos: dict[str, Any], files: dict[str, dict[str, int]]) -> str:
@@ -54,7 +43,7 @@ def content_key(config_json: str, infos: dict[str, Any], files: dict[str, dict[s
             except OSError:  # remote file: its path and entries identify it
                 stamp[f"{dataset}:{path}"] = [n]
     payload = json.dumps({"config": config_json, "infos": infos, "files": stamp,
-                          "code": _code_digest()}, sort_keys=True, default=str)
+                          "code": code_digest(*PROCESSING_CODE)}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 

@@ -41,6 +41,7 @@ from analysis.publish.submission import (
     write_submission,
 )
 from common.exceptions import ExportError
+from workflows.code_version import code_digest
 from workflows.outputs import staged_output
 from workflows.stages import digest, file_digest, forget, reusable, write_record
 
@@ -156,7 +157,9 @@ def _key(outdir: Path, config: AnalysisConfig, paths: dict[str, Path]) -> str:
     repository = Path(config.ml.inference.repository) if config.ml else None
     if repository is not None and repository.is_dir():
         files += sorted(repository.rglob("*.onnx"))
-    return digest({"files": file_digest(files), "fit": config.fit.model_dump(mode="json")})
+    return digest({"files": file_digest(files), "fit": config.fit.model_dump(mode="json"),
+                   "code": code_digest("common", "analysis/publish", "workflows/export.py",
+                                       "workflows/export_bundle.py", "workflows/bundle.py")})
 
 
 def run_export_stage(outdir: Path, config: AnalysisConfig, force: bool = False,

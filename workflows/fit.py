@@ -28,6 +28,7 @@ from analysis.fit.model import background_only, build_workspace
 from analysis.fit.results import fit_workspace
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
+from workflows.code_version import code_digest
 from workflows.outputs import staged_output, write_json
 from workflows.stages import digest, forget, reusable, write_record
 
@@ -49,7 +50,8 @@ def _inputs_key(inputs: FitInputs, settings: FitSettings, luminosity_fb: float) 
                    "samples": samples, "template": inputs.background.__dict__,
                    # the ranking's process count does not change a number: not in the key
                    "settings": settings.model_dump(mode="json", exclude={"ranking_processes"}),
-                   "luminosity_fb": luminosity_fb})
+                   "luminosity_fb": luminosity_fb,
+                   "code": code_digest("common", "analysis/fit", "workflows/fit.py")})
 
 
 def _data_driven_plots(outdir: Path, config: AnalysisConfig, folder: Path) -> list[Path]:

@@ -15,7 +15,8 @@ so do the stages after it whose inputs then change). What enters each hash:
 * export (``export/``): the fit's, the process stage's and the models' files (contents)
   and the ``fit`` settings.
 
-Code changes do not enter a hash: after changing the code, run with ``--force``.
+Each hash also holds the source of the code the stage runs (``workflows.code_version``): after
+an upgrade or an edit the stage runs again instead of handing back what older code made.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from workflows.code_version import PROCESSING_CODE, code_digest
 
 STAGE_FILE = "stage.json"
 STAGES = ("process", "morph", "fit", "export")
@@ -105,7 +108,7 @@ def _process_key(config: Any, fileset: Any, plots: bool) -> str:
         models = [p for p in repository.rglob("*") if p.is_file()] if repository.is_dir() else []
     return digest({"config": config.model_dump(mode="json", exclude={"abcdnn", "fit"}),
                    "files": file_fingerprint(files), "models": file_fingerprint(models),
-                   "plots": plots})
+                   "plots": plots, "code": code_digest(*PROCESSING_CODE)})
 
 
 def run_process_stage(args: Any, outdir: Path, force: bool = False) -> tuple[Any, dict]:
@@ -168,7 +171,8 @@ def run_morph_stage(outdir: Path, settings: Any, force: bool = False) -> dict[st
     folder = outdir / MORPH_DIR
     # how many processes train the members does not change them: not part of the key
     key = digest({"features": file_digest(tables),
-                  "abcdnn": settings.model_dump(mode="json", exclude={"processes"})})
+                  "abcdnn": settings.model_dump(mode="json", exclude={"processes"}),
+                  "code": code_digest("common", "analysis/abcdnn", "workflows/morph.py")})
     templates = folder / "templates"
     if (not force and reusable(folder, "morph", key, [templates])
             and any(templates.glob("signal_*.json"))):

@@ -96,3 +96,30 @@ def test_morph_stage_without_features_names_the_stage(tmp_path):
 
     with pytest.raises(BackgroundEstimateError, match="run the process stage first"):
         stages.run_morph_stage(tmp_path, ABCDnnSettings())
+
+
+def test_code_digest_follows_the_source(tmp_path, monkeypatch):
+    from workflows import code_version
+
+    # the project's own: the fit code is part of the fit's digest, not of ABCDnn's
+    assert code_version.code_digest("common", "analysis/fit") != code_version.code_digest(
+        "common", "analysis/abcdnn")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    (package / "notes.txt").write_text("not code")
+    monkeypatch.setattr(code_version, "ROOT", tmp_path)
+    first = code_version.code_digest.__wrapped__("pkg")
+    (package / "notes.txt").write_text("other")
+    assert code_version.code_digest.__wrapped__("pkg") == first  # only .py files count
+    (package / "a.py").write_text("x = 2\n")
+    assert code_version.code_digest.__wrapped__("pkg") != first
+
+
+def test_stages_rerun_after_a_code_change(tmp_path, monkeypatch):
+    write_run(tmp_path)
+    assert run_fit_stage(tmp_path, _config(), figures=False)["reused"] is False
+    assert run_fit_stage(tmp_path, _config(), figures=False)["reused"] is True
+    # other fit code (an upgrade, an edit): the old results are not handed back
+    monkeypatch.setattr("workflows.fit.code_digest", lambda *parts: "other code")
+    assert run_fit_stage(tmp_path, _config(), figures=False)["reused"] is False

@@ -3,6 +3,8 @@ generated at several signal strengths; prints μ̂ ± σ, the pull and the signi
 
     python benchmarks/bench_injection.py                       # μ = 0, 300, 600 at 1 fb^-1
     python benchmarks/bench_injection.py --mu 0 5 --luminosity 3 --ensemble-size 4
+    python benchmarks/bench_injection.py --mu 0 0 --data-seed 301 --independent   # two backgrounds
+    python benchmarks/bench_injection.py --mu 0 --mc-seed-offset 1000   # another simulation
 
 Each μ gets its own run folder and pseudo-data (``datasets.data.generator.signal_strength``);
 the simulated samples are generated once and shared between the runs (their cache folders
@@ -27,11 +29,17 @@ MC = ("tttt", "ttbar", "ttW", "ttZ", "ttH")
 
 
 def _config(base: dict, mu: float, luminosity: float, ensemble: int, folder: Path,
-            shared_cache: Path) -> Path:
+            shared_cache: Path, data_seed: int | None, mc_seed_offset: int) -> Path:
     data = {**base, "luminosity_fb": luminosity, "cache_dir": str(folder / "cache")}
     data["datasets"] = {k: dict(v) for k, v in base["datasets"].items()}
+    for name in MC:
+        gen = dict(data["datasets"][name]["generator"])
+        gen["seed"] += mc_seed_offset
+        data["datasets"][name]["generator"] = gen
     gen = dict(data["datasets"]["data"]["generator"])
     gen["signal_strength"] = mu
+    if data_seed is not None:
+        gen["seed"] = data_seed
     data["datasets"]["data"]["generator"] = gen
     data["abcdnn"] = {**base.get("abcdnn", {}), "ensemble_size": ensemble}
     # μ̂ ± σ needs no impacts ranking (its ~120 fits are most of the fit stage's time)
@@ -55,13 +63,26 @@ def main() -> None:
     parser.add_argument("--luminosity", type=float, default=1.0, help="fb^-1")
     parser.add_argument("--ensemble-size", type=int, default=10)
     parser.add_argument("--workdir", type=Path, default=Path("output/injection"))
+    parser.add_argument("--data-seed", type=int, default=None,
+                        help="seed of the pseudo-data (default: the config's, for every μ)")
+    parser.add_argument("--independent", action="store_true",
+                        help="the k-th μ gets pseudo-data seed + k: independent backgrounds, "
+                        "not one background with more or less signal")
+    parser.add_argument("--mc-seed-offset", type=int, default=0,
+                        help="added to every simulated sample's seed: another realization of "
+                        "the simulation (the ABCDnn template's tt̄ events)")
     args = parser.parse_args()
     base = yaml.safe_load(default_config_path().read_text())
-    shared = args.workdir / f"mc_cache_lumi{args.luminosity:g}"
+    data_seed = args.data_seed or base["datasets"]["data"]["generator"]["seed"]
+    tag = f"lumi{args.luminosity:g}" + (f"_mcseed{args.mc_seed_offset}"
+                                        if args.mc_seed_offset else "")
+    shared = args.workdir / f"mc_cache_{tag}"
     rows = []
-    for mu in args.mu:
-        folder = args.workdir / f"mu{mu:g}_lumi{args.luminosity:g}"
-        config = _config(base, mu, args.luminosity, args.ensemble_size, folder, shared)
+    for k, mu in enumerate(args.mu):
+        seed = data_seed + k if args.independent else data_seed
+        folder = args.workdir / f"mu{mu:g}_{tag}_data{seed}"
+        config = _config(base, mu, args.luminosity, args.ensemble_size, folder, shared, seed,
+                         args.mc_seed_offset)
         start = time.perf_counter()
         run = run_pipeline(SimpleNamespace(
             config=str(config), outdir=str(folder / "output"), skip_bad_files=False,
@@ -69,7 +90,8 @@ def main() -> None:
             chunksize=50_000, no_plots=True, force=False))
         fit = run["fit"]
         rows.append((mu, fit, time.perf_counter() - start))
-        print(f"mu_injected={mu:g}: mu_hat={fit['mu_hat']:.2f} +/- {fit['mu_uncertainty']:.2f} "
+        print(f"mu_injected={mu:g} (data seed {seed}, simulation seeds +{args.mc_seed_offset}): "
+              f"mu_hat={fit['mu_hat']:.2f} +/- {fit['mu_uncertainty']:.2f} "
               f"pull={(fit['mu_hat'] - mu) / fit['mu_uncertainty']:+.2f} "
               f"Z_obs={fit['significance']['observed']:.2f} "
               f"Z_exp(mu=1)={fit['significance']['expected']:.2f} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyhf
 
+from analysis.fit.minimize import MigradOnly
 from common.exceptions import FitError
 
 
@@ -46,7 +47,7 @@ def limit_coverage(model: pyhf.pdf.Model, mu_true: float, n: int, level: float =
                    seed: int = 2) -> dict[str, float]:
     """Fraction of toys at ``mu_true`` whose CLs(μ_true) stays above 1 - level, i.e. whose
     upper limit covers the true value (CLs is built to over-cover: expect ≥ level)."""
-    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(strategy=0))
+    pyhf.set_backend("numpy", MigradOnly(strategy=0))  # the tests need minima, not HESSE
     bounds = [tuple(b) for b in model.config.suggested_bounds()]
     bounds[model.config.poi_index] = (0.0, bounds[model.config.poi_index][1])
     covered = 0

@@ -96,6 +96,12 @@ def main() -> None:
               f"Z_obs={fit['significance']['observed']:.2f} "
               f"Z_exp(mu=1)={fit['significance']['expected']:.2f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
+        # the background's post-fit pulls (ABCDnn template and its statistics) beside μ̂
+        pulled = [p for p in fit.get("pulls", []) if abs(p["pull"]) >= 1.0
+                  or p["parameter"].startswith("abcdnn")]
+        print("  post-fit pulls: " + ", ".join(
+            f"{p['parameter']} {p['pull']:+.2f} (constraint {p['constraint']:.2f})"
+            for p in pulled), flush=True)
     print(f"\nluminosity {args.luminosity:g} fb^-1, ABCDnn ensemble {args.ensemble_size}")
     print(f"{'mu_inj':>7} {'mu_hat':>8} {'sigma':>7} {'pull':>6} {'Z_obs':>6}")
     for mu, fit, _ in rows:

@@ -50,9 +50,11 @@ def minimum(model: pyhf.pdf.Model, data: list[float], settings: FitSettings,
         minuit.migrad()
         if minuit.valid:
             return float(minuit.fval), np.asarray(minuit.values)
-    raise FitError(
-        f"{what} did not converge with MINUIT strategies {strategies}; the likelihood is "
-        "ill-defined there - check the inputs and the pre-fit figure")
+    expected = np.asarray(model.expected_actualdata(init))
+    why = (f"the expected yield is negative in bin(s) {np.flatnonzero(expected < 0).tolist()} "
+           "there" if np.any(expected < 0) else "the likelihood is ill-defined there")
+    raise FitError(f"{what} did not converge with MINUIT strategies {strategies}; {why} - "
+                   "check the inputs and the pre-fit figure")
 
 
 class MigradOnly(pyhf.optimize.minuit_optimizer):

@@ -7,6 +7,7 @@ hypothesis tests (:mod:`analysis.fit.limit`: cheaper than cabinetry's six Brent 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from analysis.fit.retry import retrying
 from analysis.fit.settings import FitSettings
 from common.exceptions import FitError
 from common.timing import Laps
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,15 +99,27 @@ def likelihood_scan(model: pyhf.pdf.Model, data: list[float], fit: Any,
     Not ``cabinetry.fit.scan``: it refits the best fit and runs HESSE after every point,
     which fails at some points with μ far from μ̂ and makes the whole scan retry with a
     slower strategy; a point needs only its minimum (:func:`analysis.fit.minimize.minimum`).
+    A point whose fit does not converge (e.g. at a POI bound) is left out with a warning;
+    the scan fails only when fewer than three points remain.
     """
     i = model.config.poi_index
     poi = model.config.poi_name
-    mu = np.linspace(*mu_range, settings.scan_points)
-    delta = [minimum(model, data, settings, fixed={i: float(m)},
-                     what=f"the μ scan's fit at {poi} = {m:.4g}")[0] - fit.best_twice_nll
-             for m in mu]
+    mu, delta = [], []
+    for m in np.linspace(*mu_range, settings.scan_points):
+        try:
+            twice_nll = minimum(model, data, settings, fixed={i: float(m)},
+                                what=f"the μ scan's fit at {poi} = {m:.4g}")[0]
+        except FitError as err:
+            log.warning("%s; the point is left out of the scan", err)
+            continue
+        mu.append(m)
+        delta.append(twice_nll - fit.best_twice_nll)
+    if len(mu) < 3:
+        raise FitError(f"the μ scan over {poi} in [{mu_range[0]:.4g}, {mu_range[1]:.4g}] "
+                       f"converged at only {len(mu)} of {settings.scan_points} points")
     return cabinetry.fit.results_containers.ScanResults(
-        poi, float(fit.bestfit[i]), float(fit.uncertainty[i]), mu, np.asarray(delta))
+        poi, float(fit.bestfit[i]), float(fit.uncertainty[i]), np.asarray(mu),
+        np.asarray(delta))
 
 
 def discovery(model: pyhf.pdf.Model, data: list[float], settings: FitSettings) -> Any:

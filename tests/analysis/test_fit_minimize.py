@@ -77,3 +77,19 @@ def test_a_fit_that_never_converges_is_named(fitted, monkeypatch):
     with pytest.raises(FitError, match=r"the test fit did not converge with MINUIT "
                        r"strategies \[0, 1, 2\]"):
         minimum(model, data, settings(), what="the test fit")
+
+
+def test_scan_leaves_out_points_without_a_minimum(fitted, caplog):
+    model, data, fit = fitted
+    poi = model.config.poi_index
+    # the signal is 1.5x the background in the last bin: below μ ≈ -0.7 the expected yield
+    # there is negative and no fit exists
+    full = likelihood_scan(model, data, fit, settings(scan_points=6), (0.0, 2.5))
+    wider = likelihood_scan(model, data, fit, settings(scan_points=11), (-2.5, 2.5))
+    assert np.all(wider.parameter_values > -1.0)
+    np.testing.assert_allclose(wider.delta_nlls[wider.parameter_values >= 0], full.delta_nlls,
+                               atol=2e-3)
+    assert "expected yield is negative" in caplog.text and "left out of the scan" in caplog.text
+    with pytest.raises(FitError, match="converged at only 0 of 3 points"):
+        likelihood_scan(model, data, fit, settings(scan_points=3), (-5.0, -3.0))
+    assert fit.bestfit[poi] > 0

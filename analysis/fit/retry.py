@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def retrying_with_strategy(call: Any, settings: FitSettings, what: str) -> tuple[Any, int]:
-    """``call(strategy=...)`` with the configured MINUIT strategy, then 1 and 2 if a
-    minimization does not converge; the result and the strategy that gave it, or a
+    """``call(strategy=...)`` with the configured MINUIT strategy, then the more careful
+    ones up to 2 if a minimization does not converge; the result and the strategy that gave it, or a
     :class:`FitError` naming ``what`` if none does."""
     strategies = list(range(settings.minuit_strategy, 3))  # the configured, then careful ones
     # pyhf logs every failed minimization with MINUIT's whole state (~200 lines); the

@@ -51,7 +51,9 @@ def _inputs_key(inputs: FitInputs, settings: FitSettings, luminosity_fb: float) 
                    # the ranking's process count does not change a number: not in the key
                    "settings": settings.model_dump(mode="json", exclude={"ranking_processes"}),
                    "luminosity_fb": luminosity_fb,
-                   "code": code_digest("common", "analysis/fit", "workflows/fit.py")})
+                   # the template's own methods and the figures' code change results too
+                   "code": code_digest("common", "analysis/fit", "analysis/abcdnn/templates.py",
+                                       "analysis/plots.py", "workflows/fit.py")})
 
 
 def _data_driven_plots(outdir: Path, config: AnalysisConfig, folder: Path) -> list[Path]:

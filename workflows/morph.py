@@ -30,16 +30,19 @@ from analysis.abcdnn.ensemble import GridEnsemble, train_ensembles
 from analysis.abcdnn.export import MODEL_NAME, apply_map, export_ensemble
 from analysis.abcdnn.inputs import REQUIRED_COLUMNS, prepare_grid
 from analysis.abcdnn.plots import plot_cell, save
+from analysis.abcdnn.quantile_nonclosure import (
+    QuantileShift,
+    apply_quantile_nonclosure,
+    quantile_shift,
+)
 from analysis.abcdnn.regions import ALL_CELLS, TARGET, cell_label, encode_conditions
 from analysis.abcdnn.settings import ABCDnnSettings
 from analysis.abcdnn.support import MIN_CONTROL_EVENTS, score_support
 from analysis.abcdnn.templates import (
     Template,
     apply_extrapolation,
-    apply_nonclosure,
     closure_chi2,
     make_template,
-    nonclosure,
     normalization_nonclosure,
     shorter_extrapolation_shape,
     target_histogram,
@@ -115,22 +118,23 @@ def _check_onnx(ensemble: GridEnsemble, repo_dir: Path, name: str) -> float:
 
 
 def _templates(validation: GridEnsemble, signal: GridEnsemble, edges: list[float],
-               variable: str) -> tuple[dict[str, Template], np.ndarray]:
+               variable: str) -> tuple[dict[str, Template], QuantileShift]:
     """Target-cell templates of both grids in ``variable``, with the validation grid's
-    non-closure δ (its part beyond the statistical error) applied to both as a shape
+    quantile non-closure (its part beyond the statistical error) applied to both as a shape
     uncertainty, its normalization non-closure to the signal template (in the
     validation cell it is measured on the compared events), and to the signal template the
     extrapolation variation (the validation grid's maps on the signal cell's simulation);
-    (templates, δ)."""
-    vr_template = make_template(validation, edges, variable=variable)
+    (templates, quantile shift)."""
+    shift = quantile_shift(validation, variable)
+    vr_template = apply_quantile_nonclosure(
+        make_template(validation, edges, variable=variable), validation, shift)
+    sr_template = apply_quantile_nonclosure(
+        make_template(signal, edges, variable=variable), signal, shift)
     vr_target = target_histogram(validation, TARGET, edges, variable)
-    delta = nonclosure(vr_template, vr_target[0], vr_target[1])
-    vr_template = apply_nonclosure(vr_template, delta)
-    sr_template = apply_nonclosure(make_template(signal, edges, variable=variable), delta)
     sr_template.normalization_nonclosure = normalization_nonclosure(vr_template, *vr_target)
     sr_template = apply_extrapolation(
         sr_template, shorter_extrapolation_shape(validation, signal, edges, variable))
-    return {"validation": vr_template, "signal": sr_template}, delta
+    return {"validation": vr_template, "signal": sr_template}, shift
 
 
 def run_morph(
@@ -169,8 +173,8 @@ def run_morph(
     ht_templates, ht_delta = _templates(validation, signal, settings.ht_bins, "ht")
     vr_target = target_histogram(validation, TARGET, settings.fit_bins)
     summary["validation_closure"] = closure_chi2(templates["validation"], vr_target)
-    summary["nonclosure_delta"] = delta.tolist()
-    summary["nonclosure_delta_ht"] = ht_delta.tolist()
+    summary["nonclosure_quantile_shift"] = delta.to_dict()
+    summary["nonclosure_quantile_shift_ht"] = ht_delta.to_dict()
     summary["normalization_nonclosure"] = templates["signal"].normalization_nonclosure
     summary["score_support"] = {}
     for name, (data, _) in inputs.items():

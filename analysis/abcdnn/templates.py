@@ -5,13 +5,12 @@ The template of the target cell is the DNN-score histogram of the morphed simula
 yield. Variations (all in the fit binning):
 
 * ``ensemble_up/down``: mean ± standard deviation of the members' normalized shapes;
-* ``nonclosure_up/down``: the bin-by-bin shape ratio target/prediction in the validation
-  target cell, δ_b = t_b/p_b - 1 (unit-area shapes), applied as nominal·(1 ± δ_b) and
-  renormalized to the nominal yield (a shape-only uncertainty). Only the part of δ that
-  its statistical error σ_b (target and template) does not explain is kept,
-  sign(δ_b)·sqrt(max(δ_b² - σ_b², 0)): E[δ_b²] = δ_true² + σ_b², and the statistical part
-  is already in the signal template's own statistics and the data's Poisson terms; the raw
-  δ_b counted the validation cell's fluctuations a second time (pulls of width ~0.5).
+* ``nonclosure_up/down``: the validation target cell's shape non-closure, measured as a
+  difference of quantile functions and transferred to the signal template quantile by
+  quantile (:mod:`analysis.abcdnn.quantile_nonclosure`), a shape-only variation. A
+  bin-by-bin ratio measured in the validation cell was tried first: the two cells' score
+  distributions sit in different places, so the ratio landed on the wrong part of the
+  signal template, and the background-only fits pulled μ̂ up by 1.4σ on average.
 * ``normalization_nonclosure``: the relative difference between the extended-ABCD yield
   and the observed yield of the validation target cell, again only its part beyond the
   statistical error of both, given to the signal template as a symmetric normalization
@@ -165,37 +164,6 @@ def target_histogram(ensemble: GridEnsemble, cell: tuple[int, int], edges: list[
     return histogram(values[mask], ensemble.data.target.weight[mask], edges)
 
 
-def nonclosure(validation: Template, target_sumw: np.ndarray,
-               target_sumw2: np.ndarray | None = None) -> np.ndarray:
-    """δ_b = t_b/p_b - 1 of unit-area shapes in the validation target cell (0 where p_b = 0).
-
-    With ``target_sumw2`` only the part beyond its statistical error is returned,
-    sign(δ_b)·sqrt(max(δ_b² - σ_b², 0)), σ_b² = (t_b/p_b)² (rel. var. of the target's
-    shape + rel. var. of the template's shape: statistics and ensemble spread).
-    """
-    p = _unit(np.asarray(validation.nominal))
-    t = _unit(np.asarray(target_sumw, dtype=np.float64))
-    ratio = np.divide(t, p, out=np.ones_like(p), where=p > 0)
-    delta = ratio - 1.0
-    if target_sumw2 is None:
-        return delta
-    rel_var = (_shape_rel_variance(np.asarray(target_sumw, dtype=np.float64),
-                                   np.asarray(target_sumw2, dtype=np.float64))
-               + _shape_rel_variance(np.asarray(validation.nominal, dtype=np.float64),
-                                     validation.total_variance()))
-    excess = np.clip(delta**2 - ratio**2 * rel_var, 0.0, None)
-    return np.sign(delta) * np.sqrt(excess)
-
-
-def _shape_rel_variance(sumw: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """Relative variance of each bin of the unit-area shape sumw/Σsumw, bins independent:
-    Var(s_i) = ((1 - s_i)² v_i + s_i² Σ_{j≠i} v_j) / Σ², divided by s_i² (0 where s_i = 0)."""
-    total = sumw.sum()
-    s = sumw / total
-    var = ((1.0 - s) ** 2 * variance + s**2 * (variance.sum() - variance)) / total**2
-    return np.divide(var, s**2, out=np.zeros_like(s), where=s > 0)
-
-
 def normalization_nonclosure(validation: Template, target_sumw: np.ndarray,
                              target_sumw2: np.ndarray) -> float:
     """Relative non-closure of the extended-ABCD yield in the validation target cell.
@@ -217,17 +185,6 @@ def normalization_nonclosure(validation: Template, target_sumw: np.ndarray,
     rel_var = ((validation.normalization["uncertainty"] / predicted) ** 2
                + float(np.sum(target_sumw2)) / observed**2)
     return float(np.sqrt(max((ratio - 1.0) ** 2 - ratio**2 * rel_var, 0.0)))
-
-
-def apply_nonclosure(template: Template, delta: np.ndarray) -> Template:
-    """Set the shape-only non-closure variations nominal·(1 ± δ), renormalized."""
-    nominal = np.asarray(template.nominal)
-    if len(delta) != len(nominal):
-        raise BackgroundEstimateError(
-            f"non-closure has {len(delta)} bins but the template {len(nominal)}; use the same "
-            "fit binning for the validation and signal grids"
-        )
-    return _set_shape_variation(template, delta, "nonclosure")
 
 
 def _set_shape_variation(template: Template, delta: np.ndarray, name: str) -> Template:

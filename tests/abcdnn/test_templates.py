@@ -1,4 +1,4 @@
-"""Templates: histogramming, non-closure shape variation, the closure χ²."""
+"""Templates: histogramming, the normalization non-closure, the closure χ²."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import pytest
 
 from analysis.abcdnn.templates import (
     Template,
-    apply_nonclosure,
     closure_chi2,
     histogram,
-    nonclosure,
     normalization_nonclosure,
 )
 
@@ -31,51 +29,6 @@ def test_histogram_keeps_edge_values_and_sums_squares() -> None:
                             np.array([0.0, 0.5, 1.0]))
     assert sumw.tolist() == [1.0, 2.0 + 3.0 - 1.0]  # 1.0 and above land in the last bin
     assert sumw2.tolist() == [1.0, 4.0 + 9.0 + 1.0]
-
-
-def test_nonclosure_is_shape_ratio_minus_one() -> None:
-    prediction = _template([10.0, 30.0, 60.0])
-    target = np.array([24.0, 60.0, 116.0])  # twice as many, shape (0.12, 0.3, 0.58)
-    np.testing.assert_allclose(nonclosure(prediction, target), [0.2, 0.0, 0.58 / 0.6 - 1])
-
-
-def test_nonclosure_keeps_only_the_part_beyond_statistics_by_hand() -> None:
-    prediction = _template([100.0, 100.0])  # no template uncertainty
-    target = np.array([120.0, 80.0])  # shape (0.6, 0.4): raw δ = (+0.2, -0.2)
-    # Var(shape_0) = (0.4² · 120 + 0.6² · 80) / 200² = 0.0012; relative: / 0.6²; σ² = 1.2² ·
-    # that = 0.0048, so |δ_0| = sqrt(0.04 - 0.0048); bin 1: Var / 0.4² · 0.8² = 0.0048 too.
-    sized = nonclosure(prediction, target, target)
-    np.testing.assert_allclose(sized, [np.sqrt(0.0352), -np.sqrt(0.0352)])
-
-
-def test_sized_nonclosure_estimates_the_true_mismodelling() -> None:
-    # Poisson replicas of a target whose true shape is off by ±15 % per bin: the raw δ²
-    # averages δ_true² + σ² (counts the fluctuation), the sized one δ_true²; with no
-    # mismodelling the sized δ² averages E[max(χ²₁ - 1, 0)] σ² = 0.48 σ² (raw: σ²).
-    rng = np.random.default_rng(7)
-    prediction = _template(np.full(10, 200.0))
-    for true_delta in (np.tile([0.15, -0.15], 5), np.zeros(10)):
-        expected = 200.0 * (1.0 + true_delta)
-        raw, sized = [], []
-        for _ in range(400):
-            target = rng.poisson(expected).astype(float)
-            raw.append(nonclosure(prediction, target) ** 2)
-            sized.append(nonclosure(prediction, target, target) ** 2)
-        sigma2 = np.mean(raw) - np.mean(true_delta**2)  # ≈ 1/200 per bin
-        assert 0.004 < sigma2 < 0.007
-        if true_delta.any():
-            assert np.mean(sized) == pytest.approx(0.0225, rel=0.1)
-            assert np.mean(raw) > 1.15 * 0.0225
-        else:
-            assert np.mean(sized) < 0.6 * sigma2
-
-
-def test_nonclosure_variation_is_shape_only() -> None:
-    t = apply_nonclosure(_template([10.0, 30.0, 60.0]), np.array([0.2, 0.0, -0.1]))
-    assert sum(t.nonclosure_up) == pytest.approx(100.0)
-    assert sum(t.nonclosure_down) == pytest.approx(100.0)
-    # Up: (12, 30, 54) renormalized by 100/96.
-    np.testing.assert_allclose(t.nonclosure_up, np.array([12.0, 30.0, 54.0]) * 100 / 96)
 
 
 def test_closure_chi2_by_hand() -> None:
@@ -100,7 +53,8 @@ def test_closure_chi2_includes_correlated_normalization() -> None:
 
 
 def test_template_json_round_trip(tmp_path) -> None:
-    t = apply_nonclosure(_template([1.0, 2.0]), np.array([0.1, -0.1]))
+    t = _template([1.0, 2.0])
+    t.nonclosure_up, t.nonclosure_down = [1.1, 1.9], [0.9, 2.1]
     assert Template.from_json(t.to_json(tmp_path / "t.json")) == t
 
 

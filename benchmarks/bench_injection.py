@@ -9,8 +9,11 @@ generated at several signal strengths; prints μ̂ ± σ, the pull and the signi
 Each μ gets its own run folder and pseudo-data (``datasets.data.generator.signal_strength``);
 the simulated samples are generated once and shared between the runs (their cache folders
 are linked), so each extra μ costs the data generation, processing, ABCDnn training and fit.
-Note that the ABCDnn target subtracts the tt̄tt̄ simulation at μ = 1 from data in the
-control regions: a large injected μ also leaks signal into the background estimate.
+The ABCDnn target subtracts the tt̄tt̄ simulation at μ = 1 from data in the control
+regions, so a large injected μ also leaks signal into the background estimate. With
+``--passes N`` each μ is fitted N times, every pass after the first subtracting the signal
+at the previous pass's μ̂ (``abcdnn.subtracted_signal_strength``; the analysis can do the
+same, it needs no knowledge of the injected value): only the morph and the fit rerun.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ MC = ("tttt", "ttbar", "ttW", "ttZ", "ttH")
 
 
 def _config(base: dict, mu: float, luminosity: float, ensemble: int, folder: Path,
-            shared_cache: Path, data_seed: int | None, mc_seed_offset: int) -> Path:
+            shared_cache: Path, data_seed: int | None, mc_seed_offset: int,
+            subtracted_mu: float = 1.0) -> Path:
     data = {**base, "luminosity_fb": luminosity, "cache_dir": str(folder / "cache")}
     data["datasets"] = {k: dict(v) for k, v in base["datasets"].items()}
     for name in MC:
@@ -41,7 +45,8 @@ def _config(base: dict, mu: float, luminosity: float, ensemble: int, folder: Pat
     if data_seed is not None:
         gen["seed"] = data_seed
     data["datasets"]["data"]["generator"] = gen
-    data["abcdnn"] = {**base.get("abcdnn", {}), "ensemble_size": ensemble}
+    data["abcdnn"] = {**base.get("abcdnn", {}), "ensemble_size": ensemble,
+                      "subtracted_signal_strength": subtracted_mu}
     # μ̂ ± σ needs no impacts ranking (its ~120 fits are most of the fit stage's time)
     data["fit"] = {**base.get("fit", {}), "ranking": False}
     (folder / "cache").mkdir(parents=True, exist_ok=True)
@@ -71,6 +76,9 @@ def main() -> None:
     parser.add_argument("--mc-seed-offset", type=int, default=0,
                         help="added to every simulated sample's seed: another realization of "
                         "the simulation (the ABCDnn template's tt̄ events)")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="fits per μ; each pass after the first subtracts the signal at the "
+                        "previous μ̂ from the ABCDnn control regions")
     args = parser.parse_args()
     base = yaml.safe_load(default_config_path().read_text())
     data_seed = args.data_seed or base["datasets"]["data"]["generator"]["seed"]
@@ -81,27 +89,32 @@ def main() -> None:
     for k, mu in enumerate(args.mu):
         seed = data_seed + k if args.independent else data_seed
         folder = args.workdir / f"mu{mu:g}_{tag}_data{seed}"
-        config = _config(base, mu, args.luminosity, args.ensemble_size, folder, shared, seed,
-                         args.mc_seed_offset)
-        start = time.perf_counter()
-        run = run_pipeline(SimpleNamespace(
-            config=str(config), outdir=str(folder / "output"), skip_bad_files=False,
-            executor="dask", workers=2, scheduler=None, cluster=None, quiet=True,
-            chunksize=50_000, no_plots=True, force=False))
-        fit = run["fit"]
+        subtracted = 1.0
+        for n in range(args.passes):
+            config = _config(base, mu, args.luminosity, args.ensemble_size, folder, shared,
+                             seed, args.mc_seed_offset, subtracted)
+            start = time.perf_counter()
+            run = run_pipeline(SimpleNamespace(
+                config=str(config), outdir=str(folder / "output"), skip_bad_files=False,
+                executor="dask", workers=2, scheduler=None, cluster=None, quiet=True,
+                chunksize=50_000, no_plots=True, force=False))
+            fit = run["fit"]
+            print(f"mu_injected={mu:g} (data seed {seed}, simulation seeds "
+                  f"+{args.mc_seed_offset}, pass {n + 1}, signal subtracted at mu={subtracted:g}): "
+                  f"mu_hat={fit['mu_hat']:.2f} +/- {fit['mu_uncertainty']:.2f} "
+                  f"pull={(fit['mu_hat'] - mu) / fit['mu_uncertainty']:+.2f} "
+                  f"Z_obs={fit['significance']['observed']:.2f} "
+                  f"Z_exp(mu=1)={fit['significance']['expected']:.2f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            # the background's post-fit pulls (ABCDnn template and its statistics) beside μ̂
+            pulled = [p for p in fit.get("pulls", []) if abs(p["pull"]) >= 1.0
+                      or p["parameter"].startswith("abcdnn")]
+            print("  post-fit pulls: " + ", ".join(
+                f"{p['parameter']} {p['pull']:+.2f} (constraint {p['constraint']:.2f})"
+                for p in pulled), flush=True)
+            # never below the expected signal: μ = 1 is subtracted by default
+            subtracted = max(round(fit["mu_hat"], 1), 1.0)
         rows.append((mu, fit, time.perf_counter() - start))
-        print(f"mu_injected={mu:g} (data seed {seed}, simulation seeds +{args.mc_seed_offset}): "
-              f"mu_hat={fit['mu_hat']:.2f} +/- {fit['mu_uncertainty']:.2f} "
-              f"pull={(fit['mu_hat'] - mu) / fit['mu_uncertainty']:+.2f} "
-              f"Z_obs={fit['significance']['observed']:.2f} "
-              f"Z_exp(mu=1)={fit['significance']['expected']:.2f} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
-        # the background's post-fit pulls (ABCDnn template and its statistics) beside μ̂
-        pulled = [p for p in fit.get("pulls", []) if abs(p["pull"]) >= 1.0
-                  or p["parameter"].startswith("abcdnn")]
-        print("  post-fit pulls: " + ", ".join(
-            f"{p['parameter']} {p['pull']:+.2f} (constraint {p['constraint']:.2f})"
-            for p in pulled), flush=True)
     print(f"\nluminosity {args.luminosity:g} fb^-1, ABCDnn ensemble {args.ensemble_size}")
     print(f"{'mu_inj':>7} {'mu_hat':>8} {'sigma':>7} {'pull':>6} {'Z_obs':>6}")
     for mu, fit, _ in rows:

@@ -4,7 +4,8 @@ Transformed variables (ABCDnn, arXiv:2008.03636): z = (logit(DNN score), log(HT/
 standardized with the mean and spread of the data in the grid's control cells (the
 target cell's data is never looked at, so the signal region stays blind) and clipped to
 ±clip. The target distribution is "data minus subtracted simulation": data rows get
-weight +1, subtracted simulation rows weight -w.
+weight +1, subtracted simulation rows weight -w (the signal process -μ w, μ =
+``subtracted_signal_strength``).
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def prepare_grid(features: pd.DataFrame, grid: GridSpec, settings: ABCDnnSetting
         )
 
     target_mask = is_data | is_sub
-    target_w = np.where(is_data, 1.0, -weight)[target_mask]
+    strength = np.where(process == settings.signal_process,
+                        settings.subtracted_signal_strength, 1.0)
+    target_w = np.where(is_data, 1.0, -weight * strength)[target_mask]
     return GridData(
         grid=grid,
         standardizer=standardizer,

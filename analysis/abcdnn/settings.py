@@ -59,6 +59,13 @@ class ABCDnnSettings(_Strict):
         description="simulated processes subtracted from data (signed weights in the MMD)",
     )
     data_process: str = "data"
+    signal_process: str = Field("tttt", description="the subtracted process the fit's μ scales")
+    subtracted_signal_strength: float = Field(
+        1.0, ge=0,
+        description="μ at which the signal is subtracted from data in the control cells. A "
+        "signal much larger than the expected one leaks into the background estimate; a "
+        "second pass with the fitted μ̂ here removes that (signal-injection studies)",
+    )
     # Training.
     epochs: int = Field(8, ge=1, description="passes over the largest control region's MC")
     min_steps: int = Field(

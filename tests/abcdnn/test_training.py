@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -98,3 +99,25 @@ def test_training_runs_with_configured_threads_and_restores_them(
     train_map(data, settings, seed=0)
     assert seen == [1]
     assert torch.get_num_threads() == 2
+
+
+def test_subtracted_signal_strength_scales_only_the_signal(fast_settings) -> None:
+    """A simulation that predicts a third of the signal in data, subtracted at μ = 3, gives the
+    same data-minus-simulation target as the right prediction at μ = 1; the other subtracted
+    processes keep their weights."""
+    from analysis.abcdnn.ensemble import abcd_estimate
+
+    grid = fast_settings.signal_grid
+    table = make_toy_features(grid, n_mc=200, n_data=400, signal_fraction=0.2, seed=5)
+    minor = table[table.process == "tttt"].assign(process="ttW")
+    table = pd.concat([table, minor], ignore_index=True)
+    low = table.copy()
+    low.loc[low.process == "tttt", "weight"] /= 3.0
+    right = prepare_grid(table, grid, fast_settings)
+    at_three = prepare_grid(low, grid, fast_settings.model_copy(
+        update={"subtracted_signal_strength": 3.0}))
+    at_one = prepare_grid(low, grid, fast_settings)
+    np.testing.assert_allclose(at_three.target.weight, right.target.weight)
+    assert abcd_estimate(at_three).value == pytest.approx(abcd_estimate(right).value)
+    # At μ = 1 the under-predicted signal stays in the target and raises the estimate.
+    assert abcd_estimate(at_one).value > 1.03 * abcd_estimate(right).value

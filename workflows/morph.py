@@ -169,12 +169,12 @@ def run_morph(
 
     validation = ensembles[settings.validation_grid.name]
     signal = ensembles[settings.signal_grid.name]
-    templates, delta = _templates(validation, signal, settings.fit_bins, "dnn_score")
-    ht_templates, ht_delta = _templates(validation, signal, settings.ht_bins, "ht")
+    templates, shift = _templates(validation, signal, settings.fit_bins, "dnn_score")
+    ht_templates, ht_shift = _templates(validation, signal, settings.ht_bins, "ht")
     vr_target = target_histogram(validation, TARGET, settings.fit_bins)
     summary["validation_closure"] = closure_chi2(templates["validation"], vr_target)
-    summary["nonclosure_quantile_shift"] = delta.to_dict()
-    summary["nonclosure_quantile_shift_ht"] = ht_delta.to_dict()
+    summary["nonclosure_quantile_shift"] = shift.to_dict()
+    summary["nonclosure_quantile_shift_ht"] = ht_shift.to_dict()
     summary["normalization_nonclosure"] = templates["signal"].normalization_nonclosure
     summary["score_support"] = {}
     for name, (data, _) in inputs.items():

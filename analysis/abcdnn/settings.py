@@ -64,7 +64,8 @@ class ABCDnnSettings(_Strict):
         1.0, ge=0,
         description="μ at which the signal is subtracted from data in the control cells. A "
         "signal much larger than the expected one leaks into the background estimate; a "
-        "second pass with the fitted μ̂ here removes that (signal-injection studies)",
+        "second pass with the fitted μ̂ here removes part of that, but also feeds an upward "
+        "fluctuation of μ̂ back into the next pass (signal-injection studies)",
     )
     # Training.
     epochs: int = Field(8, ge=1, description="passes over the largest control region's MC")
@@ -131,6 +132,12 @@ class ABCDnnSettings(_Strict):
         # A spread needs several members; fewer is allowed only for quick checks.
         if self.bootstrap and self.ensemble_size < 2:
             raise ValueError("bootstrap needs ensemble_size >= 2")
+        if self.subtracted_signal_strength != 1.0 and (
+                self.signal_process not in self.subtract_processes):
+            raise ValueError(
+                f"subtracted_signal_strength is set but signal_process {self.signal_process!r} "
+                f"is not among subtract_processes {self.subtract_processes}; add it there or "
+                "name the right signal_process")
         if self.min_steps > self.max_steps:
             raise ValueError(f"min_steps ({self.min_steps}) exceeds max_steps ({self.max_steps})")
         return self

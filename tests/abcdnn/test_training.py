@@ -121,3 +121,8 @@ def test_subtracted_signal_strength_scales_only_the_signal(fast_settings) -> Non
     assert abcd_estimate(at_three).value == pytest.approx(abcd_estimate(right).value)
     # At μ = 1 the under-predicted signal stays in the target and raises the estimate.
     assert abcd_estimate(at_one).value > 1.03 * abcd_estimate(right).value
+
+
+def test_subtracted_signal_strength_needs_a_subtracted_signal() -> None:
+    with pytest.raises(ValueError, match="signal_process 'tttt' is not among"):
+        ABCDnnSettings(subtract_processes=["ttW"], subtracted_signal_strength=2.0)

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 
 from analysis.abcdnn.ensemble import GridEnsemble  # noqa: E402
 from analysis.abcdnn.regions import TARGET, cell_label, cell_letter  # noqa: E402
-from analysis.abcdnn.templates import Template, histogram  # noqa: E402
+from analysis.abcdnn.templates import Template, histogram, morphed_index  # noqa: E402
 
 _LABELS = {"dnn_score": "event DNN score", "ht": r"$H_T$ [GeV]"}
 
@@ -41,7 +41,7 @@ def plot_cell(
     ``show_target=False`` (blinded signal region) only the predictions are drawn.
     """
     data = ensemble.data
-    index = 0 if variable == "dnn_score" else 1
+    index = morphed_index(variable)
     edges_a = np.asarray(edges, dtype=np.float64)
     mc_mask = data.mc.in_cell(cell)
     weights = data.mc.weight[mc_mask]

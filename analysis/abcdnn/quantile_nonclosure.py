@@ -24,7 +24,7 @@ import numpy as np
 
 from analysis.abcdnn.ensemble import GridEnsemble
 from analysis.abcdnn.regions import TARGET
-from analysis.abcdnn.templates import Template, histogram
+from analysis.abcdnn.templates import Template, histogram, morphed_index
 from common.exceptions import BackgroundEstimateError
 
 #: Quantiles at which the shift is measured; beyond the ends it is held constant.
@@ -59,8 +59,9 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, q: np.ndarray) -
     total = weights.sum()
     if not total > 0:
         raise BackgroundEstimateError(
-            "a quantile was asked of a sample whose weights do not sum to a positive value; "
-            "the validation target cell has no data-minus-simulation events")
+            f"a quantile was asked of a sample whose weights sum to {total:.3g} (not positive): "
+            "the validation target cell has no data-minus-simulation events or no simulated "
+            "events; check the subtracted processes' normalization or the validation grid")
     order = np.argsort(values, kind="stable")
     cdf = np.maximum.accumulate((np.cumsum(weights[order]) - 0.5 * weights[order]) / total)
     return np.interp(q, cdf, values[order])
@@ -78,11 +79,7 @@ def _quantile_rank(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def _transformed(ensemble: GridEnsemble, score: np.ndarray, ht: np.ndarray,
                  variable: str) -> np.ndarray:
     """The flow's variable: logit of the (clipped) score or log HT."""
-    index = {"dnn_score": 0, "ht": 1}.get(variable)
-    if index is None:
-        raise BackgroundEstimateError(f"template variable {variable!r} is not morphed; use "
-                                      "'dnn_score' or 'ht'")
-    return ensemble.data.standardizer.to_z(score, ht)[:, index]
+    return ensemble.data.standardizer.to_z(score, ht)[:, morphed_index(variable)]
 
 
 def _untransformed(z: np.ndarray, variable: str) -> np.ndarray:

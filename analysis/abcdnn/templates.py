@@ -112,12 +112,24 @@ class Template:
         return var + (self.normalization_rel_uncertainty() * p) ** 2
 
 
+#: Position of each morphed variable in a member's (DNN score, HT) output.
+MORPHED_VARIABLES: dict[str, int] = {"dnn_score": 0, "ht": 1}
+
+
+def morphed_index(variable: str) -> int:
+    """Index of ``variable`` in the morphed (score, HT) pair; refuses any other name."""
+    if variable not in MORPHED_VARIABLES:
+        raise BackgroundEstimateError(
+            f"template variable {variable!r} is not morphed; use 'dnn_score' or 'ht'")
+    return MORPHED_VARIABLES[variable]
+
+
 def member_histograms(
     ensemble: GridEnsemble, cell: tuple[int, int], edges: np.ndarray, variable: str = "dnn_score"
 ) -> np.ndarray:
     """Histograms (members × bins) of the morphed simulation in ``cell``."""
     weights = ensemble.data.mc.weight[ensemble.data.mc.in_cell(cell)]
-    index = 0 if variable == "dnn_score" else 1
+    index = morphed_index(variable)
     return np.array([histogram(m[index], weights, edges)[0] for m in ensemble.morph_cell(cell)])
 
 
@@ -127,10 +139,7 @@ def make_template(
 ) -> Template:
     """Template of ``cell`` in ``variable`` ("dnn_score", or "ht" with edges in GeV),
     normalized to the extended-ABCD yield (target cell)."""
-    if variable not in ("dnn_score", "ht"):
-        raise BackgroundEstimateError(
-            f"template variable {variable!r} is not morphed; use 'dnn_score' or 'ht'")
-    index = 0 if variable == "dnn_score" else 1
+    index = morphed_index(variable)
     edges_a = np.asarray(edges, dtype=np.float64)
     weights = ensemble.data.mc.weight[ensemble.data.mc.in_cell(cell)]
     hists = [histogram(m[index], weights, edges_a) for m in ensemble.morph_cell(cell)]
@@ -210,11 +219,9 @@ def shorter_extrapolation_shape(validation: GridEnsemble, signal: GridEnsemble,
     by 2-3σ at both ends of the score, and on the pseudo-dataset checked bin by bin this
     alternative lay on the truth's side at both ends.
     """
-    if variable not in ("dnn_score", "ht"):
-        raise BackgroundEstimateError(f"template variable {variable!r} is not morphed")
+    index = morphed_index(variable)
     mc = signal.data.mc
     mask = mc.in_cell(TARGET)
-    index = 0 if variable == "dnn_score" else 1
     edges_a = np.asarray(edges, dtype=np.float64)
     morphed = validation.morph_events(mc.score[mask], mc.ht[mask], TARGET)
     return np.mean([_unit(histogram(m[index], mc.weight[mask], edges_a)[0]) for m in morphed],

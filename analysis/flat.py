@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import cached_property
 
 import awkward as ak
+import numba
 import numpy as np
 
 from common.exceptions import FourTopsError
@@ -107,17 +108,42 @@ class FlatCollection:
 
     def event_sum(self, values: np.ndarray) -> np.ndarray:
         """Per-event sum of per-jet ``values`` (0 without jets), in the values' dtype."""
-        return self._reduce(values, 0, np.add)
+        return self._reduce(values, 0, "sum")
 
     def event_prod(self, values: np.ndarray) -> np.ndarray:
         """Per-event product of per-jet ``values`` (1 without jets), in the values' dtype."""
-        return self._reduce(values, 1, np.multiply)
+        return self._reduce(values, 1, "prod")
 
-    def _reduce(self, values: np.ndarray, identity: float, op: np.ufunc) -> np.ndarray:
-        # jet by jet, left to right: the order (and so the rounding) of awkward's reducers;
-        # adding 0 or multiplying by 1 beyond an event's jets leaves its result unchanged
-        dense = self._same_jets({"v": np.asarray(values)}).padded("v", fill=identity)
-        acc = np.full(len(self.counts), identity, dtype=dense.dtype)
-        for column in dense.T:
-            op(acc, column, out=acc)
-        return acc
+    def _reduce(self, values: np.ndarray, identity: float, op: str) -> np.ndarray:
+        values = np.ascontiguousarray(values)
+        if len(values) != len(self._event):
+            raise FourTopsError(f"{len(values)} per-jet values for {len(self._event)} jets")
+        out = np.full(len(self.counts), identity, dtype=values.dtype)
+        (_segment_sum if op == "sum" else _segment_prod)(values, self.counts, out)
+        return out
+
+
+# Jet by jet, left to right, from the identity already in ``out``: the order (and so the
+# rounding) of awkward's reducers, in the values' dtype. Compiled: numpy has no sequential
+# segmented sum (``np.add.reduceat`` sums pairwise), and padding to a dense array first cost
+# more than the arithmetic.
+@numba.njit(cache=True)
+def _segment_sum(values: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
+    i = 0
+    for event in range(len(counts)):
+        acc = out[event]
+        for _ in range(counts[event]):
+            acc = acc + values[i]
+            i += 1
+        out[event] = acc
+
+
+@numba.njit(cache=True)
+def _segment_prod(values: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
+    i = 0
+    for event in range(len(counts)):
+        acc = out[event]
+        for _ in range(counts[event]):
+            acc = acc * values[i]
+            i += 1
+        out[event] = acc

@@ -92,8 +92,9 @@ def _btag(jets: FlatCollection, corr: Corrections, systs: set[tuple[str, str]],
         return corr.evaluate("btag", parts[part][1], systematic=syst,
                              working_point=b.working_point, flavor=f, abseta=a, pt=p)
 
-    heavy_sf = {h: sf("heavy", h) for h, _ in systs}
-    light_sf = {lt: sf("light", lt) for _, lt in systs}
+    # each systematic once (the pairs repeat "central" on one side)
+    heavy_sf = {h: sf("heavy", h) for h in dict.fromkeys(h for h, _ in systs)}
+    light_sf = {lt: sf("light", lt) for lt in dict.fromkeys(lt for _, lt in systs)}
     result = {}
     s = np.ones_like(pt)
     for h, lt in systs:

@@ -126,9 +126,12 @@ PARTS = [
 
 def _profile(proc: processor.ProcessorABC, path: str, chunksize: int) -> None:
     """Seconds per part of one chunk's processing (its columns read before the clock)."""
+    # virtual arrays keep what they loaded: a first pass reads the columns, the second is
+    # profiled (eager NanoEvents cannot build this schema's nested index branches)
     events = NanoEventsFactory.from_root(
-        {path: "Events"}, schemaclass=PipelineSchema, mode="eager", entry_stop=chunksize,
+        {path: "Events"}, schemaclass=PipelineSchema, mode="virtual", entry_stop=chunksize,
         metadata={"dataset": "ttbar", "filename": path}).events()
+    proc.process(events)
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.runcall(proc.process, events)
@@ -151,18 +154,22 @@ def _profile(proc: processor.ProcessorABC, path: str, chunksize: int) -> None:
 def _unpack(rev: str, folder: Path) -> Path:
     """The sources of git revision ``rev`` in ``folder``, with this benchmark beside them."""
     archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
+    folder.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     (folder / "benchmarks").mkdir(exist_ok=True)
     shutil.copy(__file__, folder / "benchmarks" / Path(__file__).name)
     return folder
 
 
-def _baseline_rates(folder: Path, chunksize: int) -> dict[str, float]:
-    """Events/s of the processor in ``folder`` (run from here, so on the same files)."""
+def _baseline_rates(folder: Path, chunksize: int, paths: list[str]) -> dict[str, float]:
+    """Events/s of the processor in ``folder`` on ``paths`` (its own generator may differ:
+    it is given the files, never asked to make them)."""
     env = {**os.environ, "PYTHONPATH": str(folder)}  # its packages before the installed ones
     out = subprocess.run([sys.executable, str(folder / "benchmarks" / Path(__file__).name),
-                          "--fourtops-only", "--chunksize", str(chunksize)],
-                         check=True, capture_output=True, text=True, env=env)
+                          "--fourtops-only", "--chunksize", str(chunksize), "--files", *paths],
+                         capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"the baseline's processor failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -172,7 +179,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="rounds; the best of each is shown")
     ap.add_argument("--chunksize", type=int, default=50_000)
     ap.add_argument("--ml", action="store_true", help="also time the processor with ML columns")
-    ap.add_argument("--baseline", metavar="REV", help="also time the processor of git REV")
+    ap.add_argument("--baseline", metavar="REV", action="append",
+                    help="also time the processor of git REV (may be repeated)")
+    ap.add_argument("--files", nargs="+", help="the tt̄ files (default: the config's)")
     ap.add_argument("--fourtops-only", action="store_true",
                     help="time only this processor, print JSON (what --baseline runs)")
     args = ap.parse_args()
@@ -182,9 +191,9 @@ def main() -> None:
 
     config = load_config()
     spec = config.datasets["ttbar"].generator
-    paths = [str(p) for p in generate_dataset(spec, Path(config.cache_dir) / "ttbar",
-                                              luminosity_fb=config.luminosity_fb,
-                                              settings=config.generator)]
+    paths = args.files or [str(p) for p in generate_dataset(
+        spec, Path(config.cache_dir) / "ttbar", luminosity_fb=config.luminosity_fb,
+        settings=config.generator)]
     config = config.model_copy(update={"datasets": {"ttbar": config.datasets["ttbar"]}})
     plain = config.model_copy(update={"ml": None})
     fileset = build_fileset(plain, {"ttbar": paths}, skip_bad_files=False)
@@ -219,14 +228,15 @@ def main() -> None:
     _bare_read(paths, branches)  # warm-up: page cache,
     _run(fourtops(plain), paths[:1], args.chunksize)  # payloads, imports
     best: dict[str, float] = {}
+    revisions = args.baseline or []
     with tempfile.TemporaryDirectory() as tmp:
-        baseline = _unpack(args.baseline, Path(tmp)) if args.baseline else None
+        baselines = {rev: _unpack(rev, Path(tmp) / rev) for rev in revisions}
         for _ in range(args.repeats):
             for name, fn in candidates.items():
                 best[name] = max(best.get(name, 0.0), fn())
-            if baseline is not None:
-                for name, rate in _baseline_rates(baseline, args.chunksize).items():
-                    key = f"{args.baseline}: {name.removeprefix('fourtops, ')}"
+            for rev, folder in baselines.items():
+                for name, rate in _baseline_rates(folder, args.chunksize, paths).items():
+                    key = f"{rev}: {name.removeprefix('fourtops, ')}"
                     best[key] = max(best.get(key, 0.0), rate)
 
     print(f"tt̄ files: {len(paths)} ({fileset.total_entries} events), chunk size {args.chunksize}, "
@@ -236,10 +246,10 @@ def main() -> None:
         print(f"{name:32s}: {rate:10.0f} events/s   {rate / ref:6.2f} x minimal")
     print(f"cost of all variations / nominal only: "
           f"{best['fourtops, nominal only'] / best['fourtops, all variations']:.2f}")
-    if args.baseline:
+    for rev in revisions:
         for kind in ("nominal only", "all variations"):
-            print(f"speed-up against {args.baseline}, {kind}: "
-                  f"{best[f'fourtops, {kind}'] / best[f'{args.baseline}: {kind}']:.2f}")
+            print(f"speed-up against {rev}, {kind}: "
+                  f"{best[f'fourtops, {kind}'] / best[f'{rev}: {kind}']:.2f}")
     _profile(fourtops(plain), paths[0], args.chunksize)
 
 

@@ -38,6 +38,11 @@ from processors.fills import VariationFills
 
 N_FEATURE_JETS = 8
 CUTFLOW_STEPS = ("all", "lumi_mask", "trigger", "lepton_veto", "n_jets", "n_b", "ht")
+#: the columns the processor makes from the jets (ML columns of the same name are ignored)
+JET_COLUMNS = frozenset(
+    ["n_jets", "n_b", "ht", "region", "lead_jet_pt"]
+    + [f"jet{i + 1}_{v}" for i in range(N_FEATURE_JETS)
+       for v in ("pt", "eta", "phi", "mass", "btag")])
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,7 @@ class FourTopsProcessor(processor.ProcessorABC):
                  for var, p in selected.items()}, wp)
             if BOOSTED_CANDIDATES in boosted:
                 boosted_candidates = boosted[BOOSTED_CANDIDATES][selected["nominal"].sel[union]]
+        hist_variables = {h.variable for h in cfg.histograms.values()}
         for jet_var, (jets, n_jets, n_b, ht, sel, sel_j, sel_b) in selected.items():
             # weights count only where the jets are enough (every cutflow step from n_jets on
             # and every fill is within sel_j): computed for those events only
@@ -178,8 +184,13 @@ class FourTopsProcessor(processor.ProcessorABC):
             if flavour.boosted is None:  # no boosted-top score: not filled, not faked
                 ml = {k: v for k, v in ml.items() if k not in compat.NEEDS_BOOSTED}
             # everything but the weight is the same for all weight variations: once here
-            columns = self._columns(jets.events(sel), n_jets[sel], n_b[sel], ht[sel])
-            columns.update({k: v for k, v in ml.items() if k not in columns})
+            # the feature table's jet columns only where a table is written: else only
+            # what the histograms read
+            table = self.write_features and (jet_var == "nominal"
+                                             or jet_var in systematics.feature_table)
+            columns = self._columns(jets.events(sel), n_jets[sel], n_b[sel], ht[sel],
+                                    None if table else hist_variables)
+            columns.update({k: v for k, v in ml.items() if k not in JET_COLUMNS})
             region = region_index(n_jets[sel], n_b[sel], cfg.regions)
             bins = {name: fills.bin_index(name, region, columns[h.variable])
                     for name, h in cfg.histograms.items() if h.variable in columns}
@@ -193,8 +204,7 @@ class FourTopsProcessor(processor.ProcessorABC):
                     cutflow.update(steps)
                     if not is_data:  # before the N b and HT cuts: no b-tag bias
                         btag_efficiency = btag_efficiency_hist(
-                            self._awkward_jets(jets_in, varied[jet_var], jet_var, sel_j), w,
-                            info.process, wp, cfg.btag.discriminant)
+                            jets.events(sel_j), w, info.process, wp, cfg.btag.discriminant)
                     # top-tagger tables: the preselected events, where the analysis counts tops
                     scored = boosted_candidates is not None or resolved_candidates is not None
                     if scored and not is_data and "GenPart" in base.fields:
@@ -234,8 +244,8 @@ class FourTopsProcessor(processor.ProcessorABC):
     def _jet_fields(self, jets: ak.Array, is_data: bool) -> list[str]:
         """The jet fields the selection, weights and feature table read."""
         fields = ["pt", "eta", "phi", "mass", "passJetIdTight", self.config.btag.discriminant]
-        if not is_data and self.corrections is not None and "hadronFlavour" in jets.fields:
-            fields.append("hadronFlavour")  # b-tagging scale factors
+        if not is_data and "hadronFlavour" in jets.fields:
+            fields.append("hadronFlavour")  # b-tagging scale factors and efficiency tables
         return fields
 
     def _awkward_jets(self, jets_in: ak.Array, pt_mass: tuple[np.ndarray, np.ndarray],
@@ -249,8 +259,9 @@ class FourTopsProcessor(processor.ProcessorABC):
         return jets if jet_var == "nominal" else pt_ordered(jets)
 
     def _columns(self, jets: FlatCollection, n_jets: np.ndarray, n_b: np.ndarray,
-                 ht: np.ndarray) -> dict[str, np.ndarray]:
-        """The feature-table columns that depend on the jets, not on the weight."""
+                 ht: np.ndarray, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+        """The feature-table columns that depend on the jets, not on the weight: all of
+        them, or (``wanted``) at least those of :data:`JET_COLUMNS` named there."""
         cols: dict[str, np.ndarray] = {
             "n_jets": n_jets.astype(np.int64),
             "n_b": n_b.astype(np.int64),
@@ -259,10 +270,14 @@ class FourTopsProcessor(processor.ProcessorABC):
         }
         for var, branch in (("pt", "pt"), ("eta", "eta"), ("phi", "phi"), ("mass", "mass"),
                             ("btag", self.config.btag.discriminant)):
+            names = [f"jet{i + 1}_{var}" for i in range(N_FEATURE_JETS)]
+            if wanted is not None and wanted.isdisjoint(
+                    names + (["lead_jet_pt"] if var == "pt" else [])):
+                continue
             values = jets.padded(branch, N_FEATURE_JETS).astype(np.float64)
-            for i in range(N_FEATURE_JETS):
-                cols[f"jet{i + 1}_{var}"] = values[:, i]
-        cols["lead_jet_pt"] = cols["jet1_pt"]
+            cols.update({name: values[:, i] for i, name in enumerate(names)})
+        if "jet1_pt" in cols:
+            cols["lead_jet_pt"] = cols["jet1_pt"]
         return cols
 
     @staticmethod

@@ -19,6 +19,7 @@ import hist
 import numpy as np
 import uproot
 
+from analysis.flat import FlatCollection
 from common.exceptions import InputFileError
 
 #: jet pT bin edges (GeV) of the tables; the last bin holds everything above 600 GeV
@@ -43,22 +44,28 @@ def empty_hist() -> hist.Hist:
     )
 
 
-def btag_efficiency_hist(jets: ak.Array, event_weight: np.ndarray, process: str,
-                         threshold: float, discriminant: str) -> hist.Hist:
-    """The selected ``jets`` (jagged; pt, eta, hadronFlavour, ``discriminant``) of the
-    events, each jet with its event's weight, tagged when the score exceeds ``threshold``.
+def btag_efficiency_hist(jets: ak.Array | FlatCollection, event_weight: np.ndarray,
+                         process: str, threshold: float, discriminant: str) -> hist.Hist:
+    """The selected ``jets`` (jagged or flat; pt, eta, hadronFlavour, ``discriminant``) of
+    the events, each jet with its event's weight, tagged when the score exceeds ``threshold``.
 
     pT above the last edge is put in the last bin (a table user reads the same value there).
     """
+    if isinstance(jets, FlatCollection):
+        counts, field = jets.counts, jets.__getitem__
+    else:
+        counts = ak.to_numpy(ak.num(jets.pt))
+
+        def field(name: str) -> np.ndarray:
+            return ak.to_numpy(ak.flatten(jets[name]))
     h = empty_hist()
-    counts = ak.to_numpy(ak.num(jets.pt))
-    pt = ak.to_numpy(ak.flatten(jets.pt)).astype(np.float64)
+    pt = field("pt").astype(np.float64)
     top = PT_EDGES[-1]
     h.fill(process=process,
-           flavour=ak.to_numpy(ak.flatten(jets.hadronFlavour)).astype(np.int64),
+           flavour=field("hadronFlavour").astype(np.int64),
            pt=np.where(pt >= top, np.nextafter(top, 0.0), pt),
-           abs_eta=np.abs(ak.to_numpy(ak.flatten(jets.eta)).astype(np.float64)),
-           tagged=ak.to_numpy(ak.flatten(jets[discriminant])) > threshold,
+           abs_eta=np.abs(field("eta").astype(np.float64)),
+           tagged=field(discriminant) > threshold,
            weight=np.repeat(np.asarray(event_weight, np.float64), counts))
     return h
 

@@ -16,9 +16,10 @@ each as events/s and as a ratio to the minimal processor. Then a profile of one 
 all variations, its columns read beforehand: seconds in the selection, the jet variations,
 the weights, the histogram fills and the feature table.
 
-``--baseline REV`` (a git revision, e.g. the commit before a change) adds, in every round,
-that version's processor timed the same way (its sources unpacked with ``git archive`` into a
-temporary folder and run in a subprocess with this benchmark), and the speed-up against it.
+``--baseline REV`` (a git revision, e.g. the commit before a change; may be repeated) adds,
+in every round, that version's processor timed the same way (its sources unpacked with
+``git archive`` into a temporary folder and run in a subprocess with this benchmark, given the
+same files: its own generator may make others), and the speed-up against it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from functools import cached_property
 
 import awkward as ak
-import numba
 import numpy as np
 
 from common.exceptions import FourTopsError
@@ -62,7 +61,7 @@ class FlatCollection:
 
     def _same_jets(self, fields: dict[str, np.ndarray]) -> FlatCollection:
         out = FlatCollection(self.counts, fields)
-        out.__dict__.update({k: self.__dict__[k] for k in ("_event", "_local")
+        out.__dict__.update({k: self.__dict__[k] for k in ("_event", "_local", "_by_position")
                              if k in self.__dict__})  # the same jets per event
         return out
 
@@ -114,36 +113,23 @@ class FlatCollection:
         """Per-event product of per-jet ``values`` (1 without jets), in the values' dtype."""
         return self._reduce(values, 1, "prod")
 
+    @cached_property
+    def _by_position(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each position k in an event: the events with more than k jets and the index
+        of their k-th jet."""
+        starts = np.cumsum(self.counts) - self.counts
+        events = [np.flatnonzero(self.counts > k) for k in range(int(self.counts.max(initial=0)))]
+        return [(e, starts[e] + k) for k, e in enumerate(events)]
+
     def _reduce(self, values: np.ndarray, identity: float, op: str) -> np.ndarray:
-        values = np.ascontiguousarray(values)
+        # Position after position, from the identity: each event's jets are combined left
+        # to right, the order (and so the rounding) of awkward's reducers, in the values'
+        # dtype. ``np.add.reduceat`` would sum pairwise, and padding to a dense array first
+        # cost more than the arithmetic.
         if len(values) != len(self._event):
             raise FourTopsError(f"{len(values)} per-jet values for {len(self._event)} jets")
+        combine = np.add if op == "sum" else np.multiply
         out = np.full(len(self.counts), identity, dtype=values.dtype)
-        (_segment_sum if op == "sum" else _segment_prod)(values, self.counts, out)
+        for events, jets in self._by_position:
+            out[events] = combine(out[events], values[jets])
         return out
-
-
-# Jet by jet, left to right, from the identity already in ``out``: the order (and so the
-# rounding) of awkward's reducers, in the values' dtype. Compiled: numpy has no sequential
-# segmented sum (``np.add.reduceat`` sums pairwise), and padding to a dense array first cost
-# more than the arithmetic.
-@numba.njit(cache=True)
-def _segment_sum(values: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
-    i = 0
-    for event in range(len(counts)):
-        acc = out[event]
-        for _ in range(counts[event]):
-            acc = acc + values[i]
-            i += 1
-        out[event] = acc
-
-
-@numba.njit(cache=True)
-def _segment_prod(values: np.ndarray, counts: np.ndarray, out: np.ndarray) -> None:
-    i = 0
-    for event in range(len(counts)):
-        acc = out[event]
-        for _ in range(counts[event]):
-            acc = acc * values[i]
-            i += 1
-        out[event] = acc

@@ -31,6 +31,16 @@ from workflows.pipeline import dataset_infos, run_processor
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory in MB. From /proc's VmHWM where there is one:
+    getrusage's ru_maxrss survives exec, so a spawned dask worker would report at least its
+    parent's peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -53,13 +53,16 @@ class GridEnsemble:
                 for flow in self.flows]
 
 
-def abcd_estimate(data: GridData) -> ABCDEstimate:
-    """Extended-ABCD prediction of the target cell from the data-minus-simulation yields."""
+def abcd_estimate(data: GridData, extrapolation: str = "loglinear",
+                  with_alternative: bool = False) -> ABCDEstimate:
+    """Extended-ABCD prediction of the target cell from the data-minus-simulation yields,
+    the high/low N b ratio extrapolated ``extrapolation`` ("loglinear" or "linear"); with
+    ``with_alternative`` the other form's difference is an uncertainty of it."""
     yields = {}
     for cell in CONTROL_CELLS:
         mask = data.target.in_cell(cell)
         yields[cell_letter(cell)] = signed_yield(data.target.weight[mask])
-    return extended_abcd(yields)
+    return extended_abcd(yields, extrapolation, with_alternative)
 
 
 def train_ensemble(
@@ -93,5 +96,7 @@ def train_ensembles(
     for name, (data, _) in grids.items():
         members = [r for (job, _, _), r in zip(jobs, results, strict=True) if job == name]
         out[name] = GridEnsemble(data=data, settings=settings, members=members,
-                                 abcd=abcd_estimate(data))
+                                 abcd=abcd_estimate(
+                                     data, settings.abcd_extrapolation,
+                                     settings.abcd_extrapolation_uncertainty))
     return out

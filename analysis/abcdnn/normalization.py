@@ -1,14 +1,20 @@
 """Extended-ABCD normalization of the target cell (Choi & Oh, arXiv:1906.10831).
 
 With the cell letters of :mod:`analysis.abcdnn.regions` (X, A, B: low N b; Y, C, D: high
-N b; N jets increasing left to right), the ratio high-N b / low-N b is allowed to change
-log-linearly with N jets, which gives::
+N b; N jets increasing left to right), the ratio R = high-N b / low-N b is extrapolated
+from the two control columns (R_Y, R_C) to the target column, N_D = N_B * R_D:
 
-    N_D = N_B * N_X * N_C**2 / (N_A**2 * N_Y)
+- ``loglinear`` (Choi & Oh): ln R linear in N jets, R_D = R_C**2 / R_Y, i.e.
+  N_D = N_B * N_X * N_C**2 / (N_A**2 * N_Y);
+- ``linear``: R itself linear in N jets, R_D = 2 R_C - R_Y. With a fixed number of true b
+  jets, each extra jet adds about the same chance of one more b tag, so R grows about
+  linearly with the jets rather than geometrically.
 
 Yields are data minus the subtracted simulation. Their variances are the Poisson variance
 of the data count plus the sum of squared simulation weights; the cells are independent, so
-the relative variance of N_D is the sum of (exponent * relative error)² over the cells.
+the variance of N_D is the sum over cells of (dN_D/dN_cell)² times the cell's variance.
+Neither form is exact (the ratio is a mixture of processes whose ratios grow differently),
+so the difference between the two can be kept as the extrapolation's own uncertainty.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ import numpy as np
 
 from common.exceptions import BackgroundEstimateError
 
-#: Exponent of each control cell in the extended-ABCD product.
-EXPONENTS: dict[str, int] = {"B": 1, "X": 1, "C": 2, "A": -2, "Y": -1}
+#: The control cells of the extended-ABCD formula.
+CELLS = ("B", "X", "C", "A", "Y")
+#: The ratio extrapolations and their formulas (as written in the summaries).
+FORMULAS = {"loglinear": "N_D = N_B*N_X*N_C^2/(N_A^2*N_Y)",
+            "linear": "N_D = N_B*(2*N_C/N_A - N_Y/N_X)"}
 
 
 @dataclass(frozen=True)
@@ -36,46 +45,94 @@ class ABCDEstimate:
     """Extended-ABCD prediction of the target cell."""
 
     value: float
-    uncertainty: float
+    statistical: float
     yields: dict[str, Yield]
+    extrapolation: str = "loglinear"
+    extrapolation_uncertainty: float = 0.0
+
+    @property
+    def uncertainty(self) -> float:
+        """Statistics and the extrapolation's uncertainty, in quadrature."""
+        return float(np.hypot(self.statistical, self.extrapolation_uncertainty))
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
         return {
             "value": self.value,
             "uncertainty": self.uncertainty,
-            "formula": "N_D = N_B*N_X*N_C^2/(N_A^2*N_Y)",
+            "statistical_uncertainty": self.statistical,
+            "extrapolation": self.extrapolation,
+            "extrapolation_uncertainty": self.extrapolation_uncertainty,
+            "formula": FORMULAS[self.extrapolation],
             "yields": {
                 k: {"value": v.value, "variance": v.variance} for k, v in self.yields.items()
             },
         }
 
 
-def extended_abcd(yields: dict[str, Yield]) -> ABCDEstimate:
-    """Predict N_D and its statistical uncertainty from the five control-cell yields.
+def extended_abcd(yields: dict[str, Yield], extrapolation: str = "loglinear",
+                  with_alternative: bool = False) -> ABCDEstimate:
+    """Predict N_D and its uncertainty from the five control-cell yields.
 
-    ``yields`` maps the letters X, A, B, Y, C to :class:`Yield`. Raises
-    :class:`BackgroundEstimateError` if a cell is missing or its yield is not positive.
+    ``yields`` maps the letters X, A, B, Y, C to :class:`Yield`; ``extrapolation`` is
+    ``"loglinear"`` or ``"linear"`` (module docstring). With ``with_alternative`` the
+    difference to the other form's N_D is the estimate's ``extrapolation_uncertainty``
+    (added to its statistics in ``uncertainty``). Raises
+    :class:`BackgroundEstimateError` if a cell is missing, its yield is not positive, or the
+    linear extrapolation of the ratio reaches zero.
     """
-    missing = sorted(set(EXPONENTS) - set(yields))
+    if extrapolation not in FORMULAS:
+        raise BackgroundEstimateError(
+            f"unknown extended-ABCD extrapolation {extrapolation!r}; choose one of "
+            f"{sorted(FORMULAS)} (abcdnn.abcd_extrapolation)"
+        )
+    missing = sorted(set(CELLS) - set(yields))
     if missing:
         raise BackgroundEstimateError(
-            f"extended ABCD needs the control cells {sorted(EXPONENTS)}; missing {missing}"
+            f"extended ABCD needs the control cells {sorted(CELLS)}; missing {missing}"
         )
-    value = 1.0
-    rel_var = 0.0
-    for letter, power in EXPONENTS.items():
-        y = yields[letter]
-        if not y.value > 0:
+    for letter in CELLS:
+        if not yields[letter].value > 0:
             raise BackgroundEstimateError(
                 f"control cell {letter} has a non-positive data-minus-simulation yield "
-                f"{y.value:.3g}; the subtracted simulation exceeds the data there - check "
-                "the normalization of the subtracted processes or use coarser regions"
+                f"{yields[letter].value:.3g}; the subtracted simulation exceeds the data there - "
+                "check the normalization of the subtracted processes or use coarser regions"
             )
-        value *= y.value**power
-        rel_var += (power**2) * y.variance / y.value**2
-    return ABCDEstimate(value=value, uncertainty=value * float(np.sqrt(rel_var)),
-                        yields={k: yields[k] for k in EXPONENTS})
+    value, statistical = _predict(yields, extrapolation)
+    spread = 0.0
+    if with_alternative:
+        other = next(f for f in FORMULAS if f != extrapolation)
+        try:
+            spread = abs(_predict(yields, other)[0] - value)
+        except BackgroundEstimateError:  # the linear form falls to zero: as large as N_D
+            spread = value
+    return ABCDEstimate(value=value, statistical=statistical,
+                        yields={k: yields[k] for k in CELLS}, extrapolation=extrapolation,
+                        extrapolation_uncertainty=spread)
+
+
+def _predict(yields: dict[str, Yield], extrapolation: str) -> tuple[float, float]:
+    """(N_D, its statistical uncertainty) of one extrapolation form."""
+    n = {k: yields[k].value for k in CELLS}
+    if extrapolation == "loglinear":
+        value = n["B"] * n["X"] * n["C"] ** 2 / (n["A"] ** 2 * n["Y"])
+        # a product of powers: dN_D/dN_k = power_k * N_D / N_k
+        powers = {"B": 1, "X": 1, "C": 2, "A": -2, "Y": -1}
+        gradient = {k: p * value / n[k] for k, p in powers.items()}
+    else:
+        r_c, r_y = n["C"] / n["A"], n["Y"] / n["X"]
+        ratio = 2.0 * r_c - r_y
+        if not ratio > 0:
+            raise BackgroundEstimateError(
+                f"the linear extrapolation of the high/low N b ratio reaches {ratio:.3g} in the "
+                f"target cell (ratios {r_y:.3g}, {r_c:.3g} in the control columns); use "
+                "abcdnn.abcd_extrapolation: loglinear"
+            )
+        value = n["B"] * ratio
+        gradient = {"B": ratio, "C": 2.0 * n["B"] / n["A"], "A": -2.0 * n["B"] * r_c / n["A"],
+                    "Y": -n["B"] / n["X"], "X": n["B"] * r_y / n["X"]}
+    variance = sum(gradient[k] ** 2 * yields[k].variance for k in CELLS)
+    return value, float(np.sqrt(variance))
 
 
 def signed_yield(weights: np.ndarray) -> Yield:

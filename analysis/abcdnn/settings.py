@@ -67,6 +67,20 @@ class ABCDnnSettings(_Strict):
         "second pass with the fitted μ̂ here removes part of that, but also feeds an upward "
         "fluctuation of μ̂ back into the next pass (signal-injection studies)",
     )
+    abcd_extrapolation: Literal["linear", "loglinear"] = Field(
+        "linear",
+        description="how the extended-ABCD normalization carries the high/low N b ratio to the "
+        "target N jets (analysis.abcdnn.normalization): 'linear' in N jets, or 'loglinear' "
+        "(Choi & Oh). Choose by the validation cell's closure: on the pseudo-data the ratio "
+        "grows about linearly (0.84, 1.13, 1.41, 1.62 at 6, 7, 8, >= 9 jets), and the "
+        "log-linear formula over-predicts both target cells by 7-14 %",
+    )
+    abcd_extrapolation_uncertainty: bool = Field(
+        True,
+        description="the difference between the two extrapolations' yields as an uncertainty "
+        "of the extended-ABCD normalization (in quadrature with its statistics): the step to "
+        ">= 9 jets is one the validation cell cannot test",
+    )
     # Training.
     epochs: int = Field(8, ge=1, description="passes over the largest control region's MC")
     min_steps: int = Field(

@@ -64,3 +64,64 @@ def test_missing_or_negative_cells_are_errors() -> None:
         extended_abcd({k: v for k, v in good.items() if k != "C"})
     with pytest.raises(BackgroundEstimateError, match="non-positive"):
         extended_abcd({**good, "A": Yield(-3.0, 10.0)})
+
+
+def test_linear_formula_and_uncertainty_by_hand() -> None:
+    # R_Y = 100/400 = 0.25, R_C = 50/200 = 0.25 -> R_D = 2*0.25 - 0.25 = 0.25, N_D = 25.
+    counts = {"B": 100.0, "X": 400.0, "C": 50.0, "A": 200.0, "Y": 100.0}
+    est = extended_abcd({k: Yield(v, v) for k, v in counts.items()}, "linear")
+    assert est.value == pytest.approx(25.0)
+    assert est.to_dict()["formula"] == "N_D = N_B*(2*N_C/N_A - N_Y/N_X)"
+    # dN_D/dN: B 0.25, C 2*100/200 = 1, A -2*100*0.25/200 = -0.25, Y -100/400 = -0.25,
+    # X 100*0.25/400 = 0.0625; Poisson variances = the counts.
+    variance = 0.25**2 * 100 + 1 * 50 + 0.25**2 * 200 + 0.25**2 * 100 + 0.0625**2 * 400
+    assert est.uncertainty == pytest.approx(np.sqrt(variance))
+
+
+def test_ratio_varying_linearly_is_reproduced_by_the_linear_extrapolation_only() -> None:
+    # High/low ratio 0.8, 1.1, 1.4 with N jets (as b-tag combinatorics make it).
+    low = [1000.0, 500.0, 250.0]
+    ratio = [0.8, 1.1, 1.4]
+    yields = {"X": low[0], "A": low[1], "B": low[2], "Y": low[0] * ratio[0],
+              "C": low[1] * ratio[1]}
+    as_yields = {k: Yield(v, v) for k, v in yields.items()}
+    assert extended_abcd(as_yields, "linear").value == pytest.approx(low[2] * ratio[2])
+    # the log-linear formula over-predicts such a ratio: 1.1**2 / 0.8 = 1.5125 > 1.4
+    assert extended_abcd(as_yields).value == pytest.approx(250 * 1.1**2 / 0.8)
+
+
+def test_linear_uncertainty_agrees_with_toy_spread() -> None:
+    rng = np.random.default_rng(12)
+    expected = {"B": 3000.0, "X": 8000.0, "C": 5500.0, "A": 5000.0, "Y": 7000.0}
+    values, predicted = [], []
+    for _ in range(3000):
+        est = extended_abcd({k: Yield(n, n) for k, mu in expected.items()
+                             if (n := float(rng.poisson(mu)))}, "linear")
+        values.append(est.value)
+        predicted.append(est.uncertainty)
+    assert np.std(values) == pytest.approx(np.mean(predicted), rel=0.06)
+    truth = 3000 * (2 * 5500 / 5000 - 7000 / 8000)
+    assert np.mean(values) == pytest.approx(truth, rel=0.01)
+
+
+def test_linear_extrapolation_below_zero_and_unknown_names_are_errors() -> None:
+    # R_Y = 1.0, R_C = 0.3: 2*0.3 - 1.0 < 0
+    falling = {"B": Yield(100, 100), "X": Yield(100, 100), "Y": Yield(100, 100),
+               "A": Yield(100, 100), "C": Yield(30, 30)}
+    with pytest.raises(BackgroundEstimateError, match="loglinear"):
+        extended_abcd(falling, "linear")
+    with pytest.raises(BackgroundEstimateError, match="abcd_extrapolation"):
+        extended_abcd(falling, "quadratic")
+
+
+def test_the_other_extrapolation_is_an_uncertainty_when_asked() -> None:
+    counts = {"B": 250.0, "X": 1000.0, "Y": 800.0, "A": 500.0, "C": 550.0}  # R 0.8, 1.1
+    yields = {k: Yield(v, v) for k, v in counts.items()}
+    alone = extended_abcd(yields, "linear")
+    both = extended_abcd(yields, "linear", with_alternative=True)
+    assert both.value == alone.value == pytest.approx(350.0)
+    # the log-linear N_D is 250 * 1.1**2 / 0.8 = 378.125
+    assert both.extrapolation_uncertainty == pytest.approx(28.125)
+    assert both.statistical == alone.statistical == alone.uncertainty
+    assert both.uncertainty == pytest.approx(np.hypot(alone.statistical, 28.125))
+    assert both.to_dict()["uncertainty"] == pytest.approx(both.uncertainty)

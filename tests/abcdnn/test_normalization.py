@@ -95,8 +95,8 @@ def test_linear_uncertainty_agrees_with_toy_spread() -> None:
     expected = {"B": 3000.0, "X": 8000.0, "C": 5500.0, "A": 5000.0, "Y": 7000.0}
     values, predicted = [], []
     for _ in range(3000):
-        est = extended_abcd({k: Yield(n, n) for k, mu in expected.items()
-                             if (n := float(rng.poisson(mu)))}, "linear")
+        counts = {k: float(rng.poisson(mu)) for k, mu in expected.items()}
+        est = extended_abcd({k: Yield(n, n) for k, n in counts.items()}, "linear")
         values.append(est.value)
         predicted.append(est.uncertainty)
     assert np.std(values) == pytest.approx(np.mean(predicted), rel=0.06)
@@ -125,3 +125,12 @@ def test_the_other_extrapolation_is_an_uncertainty_when_asked() -> None:
     assert both.statistical == alone.statistical == alone.uncertainty
     assert both.uncertainty == pytest.approx(np.hypot(alone.statistical, 28.125))
     assert both.to_dict()["uncertainty"] == pytest.approx(both.uncertainty)
+
+
+def test_a_linear_alternative_below_zero_counts_as_large_as_the_yield() -> None:
+    # R_Y = 1.0, R_C = 0.3: log-linear N_D = 100 * 0.3**2 / 1.0 = 9; linear 2*0.3 - 1 < 0
+    falling = {"B": Yield(100, 100), "X": Yield(100, 100), "Y": Yield(100, 100),
+               "A": Yield(100, 100), "C": Yield(30, 30)}
+    est = extended_abcd(falling, "loglinear", with_alternative=True)
+    assert est.value == pytest.approx(9.0)
+    assert est.extrapolation_uncertainty == pytest.approx(9.0)

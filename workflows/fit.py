@@ -118,7 +118,8 @@ def run_fit_stage(outdir: Path, config: AnalysisConfig, force: bool = False,
                       "symmetrized": report.symmetrized,
                       "clipped_negative_bins": inputs.clipped,
                       "prune_threshold": settings.prune_threshold,
-                      "background_normalization": settings.background_normalization},
+                      "background_normalization": settings.background_normalization,
+                      "signal_leakage_per_mu": report.signal_leakage},
             "inputs": {"histograms": str(hist_path), "template": str(template_path)},
         }
         if figures:

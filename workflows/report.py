@@ -142,6 +142,10 @@ def format_fit_summary(results: dict[str, Any], fit_dir: Path) -> str:
         f"  goodness of fit (saturated model): p = "
         f"{results['goodness_of_fit']['p_value_saturated']:.3f}",
     ]
+    leakage = results.get("model", {}).get("signal_leakage_per_mu", 0.0)
+    if leakage:
+        lines.append(f"  signal in the ABCD control cells: {leakage:.3g} background events per "
+                     "unit mu, modelled (fit.signal_leakage)")
     pruned = results.get("model", {}).get("pruned", [])
     if pruned:
         lines.append(f"  pruned {len(pruned)} modifier(s) below "

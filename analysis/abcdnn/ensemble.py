@@ -62,7 +62,8 @@ def abcd_estimate(data: GridData, extrapolation: str = "loglinear",
     for cell in CONTROL_CELLS:
         mask = data.target.in_cell(cell)
         yields[cell_letter(cell)] = signed_yield(data.target.weight[mask])
-    return extended_abcd(yields, extrapolation, with_alternative)
+    return extended_abcd(yields, extrapolation, with_alternative, data.signal_yields,
+                         data.subtracted_signal_strength)
 
 
 def train_ensemble(

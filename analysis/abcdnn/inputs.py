@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.abcdnn.regions import TARGET, assign_cells
+from analysis.abcdnn.regions import CONTROL_CELLS, TARGET, assign_cells, cell_letter
 from analysis.abcdnn.settings import ABCDnnSettings, GridSpec
 from common.exceptions import BackgroundEstimateError
 
@@ -73,6 +73,11 @@ class GridData:
     target: Sample
     #: Boolean mask over ``target``: True for data rows (weight +1).
     target_is_data: np.ndarray
+    #: The signal simulation's yield at μ = 1 per control cell (letters), for the signal
+    #: that leaks into the background estimate.
+    signal_yields: dict[str, float] | None = None
+    #: μ at which the signal is subtracted in ``target``'s weights.
+    subtracted_signal_strength: float = 0.0
 
 
 def _check_columns(features: pd.DataFrame) -> None:
@@ -82,6 +87,12 @@ def _check_columns(features: pd.DataFrame) -> None:
             f"feature table lacks columns {missing}; ABCDnn needs {REQUIRED_COLUMNS} "
             "(the processor's per-event feature table)"
         )
+
+
+def _cell_yields(weight: np.ndarray, cells: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Sum of ``weight`` over ``mask`` in each control cell, by cell letter."""
+    return {cell_letter(c): float(weight[mask & (cells[:, 0] == c[0]) & (cells[:, 1] == c[1])]
+                                  .sum()) for c in CONTROL_CELLS}
 
 
 def prepare_grid(features: pd.DataFrame, grid: GridSpec, settings: ABCDnnSettings) -> GridData:
@@ -127,4 +138,8 @@ def prepare_grid(features: pd.DataFrame, grid: GridSpec, settings: ABCDnnSetting
         mc=sample(is_mc, weight[is_mc]),
         target=sample(target_mask, target_w),
         target_is_data=is_data[target_mask],
+        signal_yields=_cell_yields(weight, cells, (process == settings.signal_process) & in_grid),
+        subtracted_signal_strength=(settings.subtracted_signal_strength
+                                    if settings.signal_process in settings.subtract_processes
+                                    else 0.0),
     )

@@ -15,6 +15,13 @@ of the data count plus the sum of squared simulation weights; the cells are inde
 the variance of N_D is the sum over cells of (dN_D/dN_cell)² times the cell's variance.
 Neither form is exact (the ratio is a mixture of processes whose ratios grow differently),
 so the difference between the two can be kept as the extrapolation's own uncertainty.
+
+Signal in the control cells (tt̄tt̄ has many jets and b tags, so the cells next to the
+target hold some) is taken for background unless it is subtracted at the true signal
+strength. The estimate therefore records its signal leakage dN_D/dμ = Σ_k (dN_D/dN_k) s_k
+(s_k: the signal simulation in cell k at μ = 1), the events of the target cell's
+prediction per unit of signal strength in data; the fit uses it to let the background
+move with μ (``fit.signal_leakage``).
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ class ABCDEstimate:
     yields: dict[str, Yield]
     extrapolation: str = "loglinear"
     extrapolation_uncertainty: float = 0.0
+    #: dN_D/dμ: target-cell events per unit signal strength from signal in the control cells
+    signal_leakage: float = 0.0
+    #: μ at which the signal simulation was subtracted from the control-cell yields
+    subtracted_signal_strength: float = 0.0
+    #: dN_D/dN_k per control cell: a new signal's leakage is the sum of these times its yields
+    gradient: dict[str, float] | None = None
 
     @property
     def uncertainty(self) -> float:
@@ -64,6 +77,9 @@ class ABCDEstimate:
             "extrapolation": self.extrapolation,
             "extrapolation_uncertainty": self.extrapolation_uncertainty,
             "formula": FORMULAS[self.extrapolation],
+            "signal_leakage": self.signal_leakage,
+            "subtracted_signal_strength": self.subtracted_signal_strength,
+            "yield_gradient": self.gradient,
             "yields": {
                 k: {"value": v.value, "variance": v.variance} for k, v in self.yields.items()
             },
@@ -71,13 +87,16 @@ class ABCDEstimate:
 
 
 def extended_abcd(yields: dict[str, Yield], extrapolation: str = "loglinear",
-                  with_alternative: bool = False) -> ABCDEstimate:
+                  with_alternative: bool = False, signal: dict[str, float] | None = None,
+                  subtracted_signal_strength: float = 0.0) -> ABCDEstimate:
     """Predict N_D and its uncertainty from the five control-cell yields.
 
     ``yields`` maps the letters X, A, B, Y, C to :class:`Yield`; ``extrapolation`` is
     ``"loglinear"`` or ``"linear"`` (module docstring). With ``with_alternative`` the
     difference to the other form's N_D is the estimate's ``extrapolation_uncertainty``
-    (added to its statistics in ``uncertainty``). Raises
+    (added to its statistics in ``uncertainty``). ``signal`` maps cell letters to the signal
+    simulation's yield at μ = 1 there (missing cells: none) for the ``signal_leakage``;
+    ``subtracted_signal_strength`` is the μ at which ``yields`` already subtract it. Raises
     :class:`BackgroundEstimateError` if a cell is missing, its yield is not positive, or the
     linear extrapolation of the ratio reaches zero.
     """
@@ -98,7 +117,8 @@ def extended_abcd(yields: dict[str, Yield], extrapolation: str = "loglinear",
                 f"{yields[letter].value:.3g}; the subtracted simulation exceeds the data there - "
                 "check the normalization of the subtracted processes or use coarser regions"
             )
-    value, statistical = _predict(yields, extrapolation)
+    value, statistical, gradient = _predict(yields, extrapolation)
+    leakage = sum(gradient[k] * (signal or {}).get(k, 0.0) for k in CELLS)
     spread = 0.0
     if with_alternative:
         other = next(f for f in FORMULAS if f != extrapolation)
@@ -108,11 +128,14 @@ def extended_abcd(yields: dict[str, Yield], extrapolation: str = "loglinear",
             spread = value
     return ABCDEstimate(value=value, statistical=statistical,
                         yields={k: yields[k] for k in CELLS}, extrapolation=extrapolation,
-                        extrapolation_uncertainty=spread)
+                        extrapolation_uncertainty=spread, signal_leakage=float(leakage),
+                        subtracted_signal_strength=subtracted_signal_strength,
+                        gradient={k: float(v) for k, v in gradient.items()})
 
 
-def _predict(yields: dict[str, Yield], extrapolation: str) -> tuple[float, float]:
-    """(N_D, its statistical uncertainty) of one extrapolation form."""
+def _predict(yields: dict[str, Yield], extrapolation: str
+             ) -> tuple[float, float, dict[str, float]]:
+    """(N_D, its statistical uncertainty, dN_D/dN_k per cell) of one extrapolation form."""
     n = {k: yields[k].value for k in CELLS}
     if extrapolation == "loglinear":
         value = n["B"] * n["X"] * n["C"] ** 2 / (n["A"] ** 2 * n["Y"])
@@ -132,7 +155,7 @@ def _predict(yields: dict[str, Yield], extrapolation: str) -> tuple[float, float
         gradient = {"B": ratio, "C": 2.0 * n["B"] / n["A"], "A": -2.0 * n["B"] * r_c / n["A"],
                     "Y": -n["B"] / n["X"], "X": n["B"] * r_y / n["X"]}
     variance = sum(gradient[k] ** 2 * yields[k].variance for k in CELLS)
-    return value, float(np.sqrt(variance))
+    return value, float(np.sqrt(variance)), gradient
 
 
 def signed_yield(weights: np.ndarray) -> Yield:

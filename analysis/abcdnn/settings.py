@@ -63,9 +63,9 @@ class ABCDnnSettings(_Strict):
     subtracted_signal_strength: float = Field(
         1.0, ge=0,
         description="μ at which the signal is subtracted from data in the control cells. A "
-        "signal much larger than the expected one leaks into the background estimate; a "
-        "second pass with the fitted μ̂ here removes part of that, but also feeds an upward "
-        "fluctuation of μ̂ back into the next pass (signal-injection studies)",
+        "signal much larger than the expected one leaks into the background estimate: the "
+        "fit models that in the normalization (fit.signal_leakage); a second pass with the "
+        "fitted μ̂ here also takes it out of the morph's shape (signal-injection studies)",
     )
     abcd_extrapolation: Literal["linear", "loglinear"] = Field(
         "linear",

@@ -7,6 +7,11 @@ samples and modifiers:
 * the ABCDnn background: extended-ABCD normalization (a normsys from its statistical
   uncertainty, or a free normfactor), ensemble spread, validation non-closure and
   extrapolation (histosys), template statistics (staterror);
+* the signal that leaks into the extended-ABCD estimate (``signal_leakage``): a sample of
+  -dN_D/dμ in the template's shape with the normfactor μ; the background is then the
+  prediction with no signal subtracted (standard "signal contamination" treatment of
+  data-driven backgrounds: the effective signal is the signal-region yield minus what the
+  control regions' share of it adds to the prediction);
 * minor backgrounds (ttW, ttZ, ttH): cross-section normsys, luminosity, variations;
 * every ``<name>_up``/``<name>_down`` variation of the simulated samples: a normsys (yield
   effect) and a shape-only histosys (unit-area shape) sharing one nuisance parameter
@@ -41,6 +46,8 @@ class ModelReport:
     kept: dict[str, list[str]] = field(default_factory=dict)
     pruned: list[dict[str, Any]] = field(default_factory=list)
     symmetrized: list[dict[str, str]] = field(default_factory=list)
+    #: dN_D/dμ modelled as the '<signal>_leakage' sample (0: none)
+    signal_leakage: float = 0.0
 
 
 def variation_pairs(names: list[str] | set[str]) -> dict[str, tuple[str | None, str | None]]:
@@ -120,10 +127,34 @@ def _simulated_sample(sample: SampleHistograms, inputs: FitInputs, settings: Fit
     return {"name": sample.name, "data": sample.nominal.tolist(), "modifiers": mods + variations}
 
 
-def _background_sample(inputs: FitInputs, settings: FitSettings) -> dict[str, Any]:
+def _leakage(inputs: FitInputs, settings: FitSettings) -> tuple[float, float]:
+    """(dN_D/dμ, the μ the template already subtracted) if the leakage is modelled."""
+    norm = inputs.background.normalization
+    leakage = float(norm.get("signal_leakage", 0.0)) if settings.signal_leakage else 0.0
+    if not np.isfinite(leakage):
+        raise FitError(f"the ABCDnn template's signal_leakage {leakage} is not finite")
+    return leakage, float(norm.get("subtracted_signal_strength", 0.0))
+
+
+def _leakage_sample(inputs: FitInputs, settings: FitSettings, leakage: float
+                    ) -> dict[str, Any]:
+    shape = np.asarray(inputs.background.nominal, dtype=np.float64)
+    shape = shape / shape.sum()
+    mods: list[dict[str, Any]] = [{"name": settings.poi, "type": "normfactor", "data": None}]
+    lumi = settings.luminosity_uncertainty
+    if lumi > 0:  # the leaked events are signal simulation scaled to the luminosity
+        mods.append({"name": LUMI, "type": "normsys", "data": {"hi": 1.0 + lumi, "lo": 1.0 - lumi}})
+    return {"name": f"{settings.signal}_leakage", "data": (-leakage * shape).tolist(),
+            "modifiers": mods}
+
+
+def _background_sample(inputs: FitInputs, settings: FitSettings,
+                       scale: float = 1.0) -> dict[str, Any]:
+    """The ABCDnn sample; ``scale`` multiplies every yield of the template (its variations,
+    statistics) alike, e.g. to add back the signal subtracted in its control cells."""
     t = inputs.background
     name = settings.background_name
-    nominal = np.asarray(t.nominal, dtype=np.float64)
+    nominal = scale * np.asarray(t.nominal, dtype=np.float64)
     mods: list[dict[str, Any]] = []
     if settings.background_normalization == "free":
         mods.append({"name": f"{name}_norm", "type": "normfactor", "data": None})
@@ -141,18 +172,21 @@ def _background_sample(inputs: FitInputs, settings: FitSettings) -> dict[str, An
         if nc > 0:
             mods.append({"name": f"{name}_norm_nonclosure", "type": "normsys",
                          "data": {"hi": 1.0 + nc, "lo": max(1.0 - nc, 1e-3)}})
+    def scaled(values: list[float]) -> list[float]:
+        return (scale * np.asarray(values, dtype=np.float64)).tolist()
+
     mods.append({"name": f"{name}_ensemble", "type": "histosys",
-                 "data": {"hi_data": list(t.ensemble_up), "lo_data": list(t.ensemble_down)}})
+                 "data": {"hi_data": scaled(t.ensemble_up), "lo_data": scaled(t.ensemble_down)}})
     if t.nonclosure_up and t.nonclosure_down:
         mods.append({"name": f"{name}_nonclosure", "type": "histosys",
-                     "data": {"hi_data": list(t.nonclosure_up),
-                              "lo_data": list(t.nonclosure_down)}})
+                     "data": {"hi_data": scaled(t.nonclosure_up),
+                              "lo_data": scaled(t.nonclosure_down)}})
     if t.extrapolation_up and t.extrapolation_down:
         mods.append({"name": f"{name}_extrapolation", "type": "histosys",
-                     "data": {"hi_data": list(t.extrapolation_up),
-                              "lo_data": list(t.extrapolation_down)}})
+                     "data": {"hi_data": scaled(t.extrapolation_up),
+                              "lo_data": scaled(t.extrapolation_down)}})
     mods.append({"name": f"staterror_{inputs.region}", "type": "staterror",
-                 "data": list(t.stat_unc)})
+                 "data": scaled(t.stat_unc)})
     return {"name": name, "data": nominal.tolist(), "modifiers": mods}
 
 
@@ -160,9 +194,18 @@ def build_workspace(inputs: FitInputs, settings: FitSettings) -> tuple[dict[str,
                                                                         ModelReport]:
     """The pyhf workspace specification (validated against pyhf's schema) and the report."""
     report = ModelReport()
-    samples = [_background_sample(inputs, settings)]
+    leakage, subtracted = _leakage(inputs, settings)
+    # the template subtracted the signal at μ = ``subtracted``: add it back, so that the
+    # background is the prediction with no signal subtracted and μ·leakage is taken away
+    scale = 1.0
+    if leakage != 0.0:
+        scale += subtracted * leakage / float(np.sum(inputs.background.nominal))
+    samples = [_background_sample(inputs, settings, scale)]
     for name in sorted([settings.signal, *settings.minor_backgrounds]):
         samples.append(_simulated_sample(inputs.samples[name], inputs, settings, report))
+    if leakage != 0.0:
+        samples.append(_leakage_sample(inputs, settings, leakage))
+    report.signal_leakage = leakage
     parameters = [{"name": settings.poi, "bounds": [list(settings.poi_bounds)], "inits": [1.0]}]
     if settings.background_normalization == "free":
         parameters.append({"name": f"{settings.background_name}_norm", "bounds": [[0.0, 10.0]],
@@ -182,16 +225,24 @@ def background_only(spec: dict[str, Any], signal: str) -> tuple[dict[str, Any], 
     """The HEPData pair: background-only workspace and a patchset that adds the signal.
 
     ``pyhf patchset apply BkgOnly.json patchset.json --name <signal>`` gives back ``spec``.
+    The patch holds every sample scaled by the POI (the signal and its leakage into the
+    background estimate).
     """
     bkg = copy.deepcopy(spec)
+    poi = spec["measurements"][0]["config"]["poi"]
+
+    def scaled_by_poi(sample: dict[str, Any]) -> bool:
+        return sample["name"] == signal or any(
+            m["type"] == "normfactor" and m["name"] == poi for m in sample["modifiers"])
+
     patch_ops = []
     for c, channel in enumerate(bkg["channels"]):
-        for s, sample in enumerate(channel["samples"]):
-            if sample["name"] == signal:
+        for s, sample in enumerate(channel["samples"]):  # ascending: the adds restore order
+            if scaled_by_poi(sample):
                 patch_ops.append({"op": "add", "path": f"/channels/{c}/samples/{s}",
                                   "value": sample})
-        channel["samples"] = [s for s in channel["samples"] if s["name"] != signal]
-    if not patch_ops:
+        channel["samples"] = [s for s in channel["samples"] if not scaled_by_poi(s)]
+    if not any(op["value"]["name"] == signal for op in patch_ops):
         raise FitError(f"signal sample {signal!r} is not in the workspace")
     bkg_ws = pyhf.Workspace(bkg)
     patchset = {

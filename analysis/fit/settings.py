@@ -31,6 +31,14 @@ class FitSettings(BaseModel):
     background_normalization: Literal["abcd", "free"] = Field(
         "abcd", description="'abcd': extended-ABCD yield with its statistical uncertainty as a "
         "constrained normsys; 'free': an unconstrained normfactor")
+    signal_leakage: bool = Field(
+        True, description="let the ABCDnn background move with μ: signal in the "
+        "extended-ABCD control cells is counted as background, dN_D/dμ events of the target "
+        "cell per unit μ (the template's ``signal_leakage``). The background becomes the "
+        "prediction with no signal subtracted, and a sample '<signal>_leakage' of "
+        "-dN_D/dμ in the template's shape is scaled by μ, so a large signal does not hide in "
+        "the background. Only the normalization is modelled: the morph's shape is trained "
+        "with the signal subtracted at abcdnn.subtracted_signal_strength")
     minor_backgrounds: dict[str, float] = Field(
         default={"ttW": 0.13, "ttZ": 0.12, "ttH": 0.10},
         description="simulated minor backgrounds and their relative cross-section uncertainty")

@@ -134,3 +134,29 @@ def test_a_linear_alternative_below_zero_counts_as_large_as_the_yield() -> None:
     est = extended_abcd(falling, "loglinear", with_alternative=True)
     assert est.value == pytest.approx(9.0)
     assert est.extrapolation_uncertainty == pytest.approx(9.0)
+
+
+@pytest.mark.parametrize("form", ["loglinear", "linear"])
+def test_signal_leakage_is_what_signal_in_the_control_cells_adds(form: str) -> None:
+    """dN_D/dμ: adding μ times the signal to every control cell raises N_D by μ·leakage
+    (to first order; checked by finite differences at μ = ±0.5)."""
+    counts = {"B": 900.0, "X": 4000.0, "C": 1300.0, "A": 2600.0, "Y": 1500.0}
+    signal = {"B": 3.0, "X": 0.2, "C": 4.0, "A": 0.5, "Y": 1.0}
+
+    def n_d(mu: float) -> float:
+        return extended_abcd({k: Yield(v + mu * signal[k], v) for k, v in counts.items()},
+                             form).value
+
+    est = extended_abcd({k: Yield(v, v) for k, v in counts.items()}, form, signal=signal,
+                        subtracted_signal_strength=1.0)
+    assert est.signal_leakage == pytest.approx(n_d(0.5) - n_d(-0.5), rel=1e-4)
+    assert est.signal_leakage > 0  # signal in B and C, the cells that scale N_D up
+    assert est.to_dict()["signal_leakage"] == est.signal_leakage
+    assert est.to_dict()["subtracted_signal_strength"] == 1.0
+    # the per-cell gradient gives another signal's leakage without the estimate
+    other = {"B": 1.0, "X": 2.0, "C": 0.0, "A": 3.0, "Y": 0.5}
+    by_gradient = sum(est.gradient[k] * other[k] for k in other)
+    moved = extended_abcd({k: Yield(v + 1e-3 * other[k], v) for k, v in counts.items()}, form)
+    assert by_gradient == pytest.approx((moved.value - est.value) / 1e-3, rel=1e-3)
+    # no signal given: no leakage
+    assert extended_abcd({k: Yield(v, v) for k, v in counts.items()}, form).signal_leakage == 0

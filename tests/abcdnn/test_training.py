@@ -121,6 +121,14 @@ def test_subtracted_signal_strength_scales_only_the_signal(fast_settings) -> Non
     assert abcd_estimate(at_three).value == pytest.approx(abcd_estimate(right).value)
     # At μ = 1 the under-predicted signal stays in the target and raises the estimate.
     assert abcd_estimate(at_one).value > 1.03 * abcd_estimate(right).value
+    # ... by about the recorded leakage per unit μ times the two units left in the data (the
+    # derivative at either end: N_D is not linear in the yields, this signal is 20 %)
+    leaks = [abcd_estimate(d).signal_leakage for d in (at_one, at_three)]
+    assert leaks[0] == pytest.approx(leaks[1], rel=0.05)
+    assert abcd_estimate(at_one).value - abcd_estimate(at_three).value == pytest.approx(
+        2.0 * np.mean(leaks), rel=0.02)
+    assert at_one.subtracted_signal_strength == 1.0
+    assert at_three.subtracted_signal_strength == 3.0
 
 
 def test_subtracted_signal_strength_needs_a_subtracted_signal() -> None:

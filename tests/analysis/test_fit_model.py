@@ -127,3 +127,38 @@ def test_extrapolation_is_its_own_histosys():
     data = background[("abcdnn_extrapolation", "histosys")]
     np.testing.assert_allclose(data["hi_data"], up)
     np.testing.assert_allclose(data["lo_data"], down)
+
+
+def test_signal_leakage_is_a_sample_scaled_by_mu():
+    """The template subtracted the signal at μ = 2 and records 3 leaked events per unit μ:
+    the background gets the 2 x 3 events back (all its yields alike), a sample of -3
+    events in the template's shape moves with μ, and the patchset carries it."""
+    inputs = make_inputs()
+    inputs.background.normalization |= {"signal_leakage": 3.0, "subtracted_signal_strength": 2.0}
+    spec, report = build_workspace(inputs, settings())
+    assert report.signal_leakage == 3.0
+    (channel,) = spec["channels"]
+    samples = {s["name"]: s for s in channel["samples"]}
+    scale = 1 + 2 * 3.0 / BACKGROUND.sum()
+    assert samples["abcdnn"]["data"] == pytest.approx(scale * BACKGROUND)
+    assert _modifiers(spec, "abcdnn")[("abcdnn_ensemble", "histosys")]["hi_data"] == (
+        pytest.approx(scale * 1.03 * BACKGROUND))
+    assert samples["tttt_leakage"]["data"] == pytest.approx(-3.0 * BACKGROUND / BACKGROUND.sum())
+    assert ("mu", "normfactor") in _modifiers(spec, "tttt_leakage")
+    model = pyhf.Workspace(spec).model()
+    pars = np.asarray(model.config.suggested_init())
+    at = {}
+    for mu in (0.0, 2.0):
+        pars[model.config.poi_index] = mu
+        at[mu] = np.asarray(model.expected_actualdata(pars))
+    # from μ = 0 to 2 the total grows by twice the signal less twice the leaked events
+    assert at[2.0] - at[0.0] == pytest.approx(2 * SIGNAL - 6.0 * BACKGROUND / BACKGROUND.sum())
+    bkg, patchset = background_only(spec, "tttt")
+    assert not {"tttt", "tttt_leakage"} & set(pyhf.Workspace(bkg).samples)
+    patched = pyhf.PatchSet(patchset).apply(pyhf.Workspace(bkg), "tttt")
+    assert patched == pyhf.Workspace(spec)
+    # switched off: no leakage sample, the template as it is
+    spec_off, _ = build_workspace(inputs, settings(signal_leakage=False))
+    assert "tttt_leakage" not in pyhf.Workspace(spec_off).samples
+    assert _modifiers(spec_off, "abcdnn")[("abcdnn_ensemble", "histosys")]["hi_data"] == (
+        pytest.approx(1.03 * BACKGROUND))

@@ -124,7 +124,14 @@ def test_morph_and_fit_stage_outputs(cli_run):
     assert results["mu_minos"]["down"] < 0 < results["mu_minos"]["up"]
     assert cli_run.summary["result"]["mu_hat"] == results["mu_hat"]
     workspace = pyhf.Workspace(json.loads((fit / "workspace.json").read_text()))
-    assert workspace.model().config.samples == sorted(["abcdnn", "tttt", "ttW", "ttZ", "ttH"])
+    assert workspace.model().config.samples == sorted(
+        ["abcdnn", "tttt", "tttt_leakage", "ttW", "ttZ", "ttH"])
+    # the signal in the ABCD control cells is modelled (its sign is not fixed on this small
+    # sample: signal in the cells A and Y lowers N_D)
+    assert results["model"]["signal_leakage_per_mu"] != 0
+    template = json.loads((outdir / "abcdnn" / "templates" / "signal_nj9p_nb3p.json").read_text())
+    assert template["normalization"]["signal_leakage"] == pytest.approx(
+        results["model"]["signal_leakage_per_mu"])
     for name in ("prefit_nj9p_nb3p", "postfit_nj9p_nb3p", "pulls", "scan") + (
             ("cls",) if "observed" in limit else ()):
         assert (fit / "figures" / f"{name}.png").is_file()

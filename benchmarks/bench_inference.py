@@ -4,20 +4,27 @@ Two models are built here with torch and exported to ONNX: an MLP the size of th
 DNN (30 inputs) and a ParticleNet-sized graph network (EdgeConv blocks, k nearest
 neighbours, 100 points). For each batch size the table gives rows per second and the
 ratio to in-process. ``--device cuda`` adds rows with the CUDA execution provider (needs
-``onnxruntime-gpu``; the provider actually used is printed).
+``onnxruntime-gpu``; the provider actually used is printed). By default the server runs in
+threads of the benchmark's own process; ``--server-process`` starts it as its own process
+(``run_analysis.py serve``), as it is deployed, so client and server do not share one
+Python interpreter lock.
 
     python benchmarks/bench_inference.py --quick
+    python benchmarks/bench_inference.py --quick --server-process
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -28,6 +35,9 @@ from inference.engine import Engine
 from inference.metadata import set_metadata
 from inference.repository import write_model
 from inference.server import serve_in_thread
+from inference.server.loadgen import start_server_process
+
+ROOT = Path(__file__).resolve().parent.parent
 
 N_FEATURES = 30
 N_POINTS = 100
@@ -157,6 +167,24 @@ def make_inputs(model: str, n: int, rng: np.random.Generator) -> dict[str, np.nd
     }
 
 
+@contextlib.contextmanager
+def _server(repo: Path, device: str, threads: int, separate: bool) -> Iterator[Any]:
+    """The server on ``repo``, in this process's threads or as a child process; it has
+    ``http_url`` and ``grpc_url``."""
+    if not separate:
+        with serve_in_thread(repo, device=device, intra_op_threads=threads,
+                             max_request_bytes=2**31 - 1) as server:
+            yield server
+        return
+    server = start_server_process(
+        ["--models", str(repo), "--http-port", "0", "--grpc-port", "0", "--device", device,
+         "--threads", str(threads), "--max-request-mb", "2047"], cwd=ROOT)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def measure(clients: dict, model: str, inputs: dict, min_seconds: float) -> dict[str, float]:
     """Rows/s per client: rows over the median call time, calls interleaved across clients.
 
@@ -200,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="largest graph batch (default 1024 on CPU, 65536 with cuda)",
     )
+    parser.add_argument("--server-process", action="store_true",
+                        help="run the server as its own process, not in threads of this one")
     args = parser.parse_args(argv)
     graph = args.graph or ("lite" if args.quick else "particlenet")
     mlp_batches = [64, 1024, 4096, 16384, 65536]
@@ -235,9 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 "batch_size": 2**20,
                 "timeout_s": 600,
             }
-            with serve_in_thread(
-                repo, device=device, intra_op_threads=args.threads, max_request_bytes=2**31 - 1
-            ) as server:
+            with _server(repo, device, args.threads, args.server_process) as server:
                 clients = {
                     "inprocess": make_client({**common, "mode": "inprocess"}),
                     "http": make_client({**common, "mode": "http", "url": server.http_url}),

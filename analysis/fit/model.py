@@ -107,9 +107,16 @@ def _staterror(region: str, sample: SampleHistograms) -> dict[str, Any]:
             "data": np.sqrt(sample.variance).tolist()}
 
 
+def _lumi_modifiers(settings: FitSettings) -> list[dict[str, Any]]:
+    """The luminosity normsys of a simulated sample (none if its uncertainty is 0)."""
+    lumi = settings.luminosity_uncertainty
+    if lumi > 0:
+        return [{"name": LUMI, "type": "normsys", "data": {"hi": 1.0 + lumi, "lo": 1.0 - lumi}}]
+    return []
+
+
 def _simulated_sample(sample: SampleHistograms, inputs: FitInputs, settings: FitSettings,
                       report: ModelReport) -> dict[str, Any]:
-    lumi = settings.luminosity_uncertainty
     mods: list[dict[str, Any]] = []
     if sample.name == settings.signal:
         mods.append({"name": settings.poi, "type": "normfactor", "data": None})
@@ -119,8 +126,7 @@ def _simulated_sample(sample: SampleHistograms, inputs: FitInputs, settings: Fit
     if xsec > 0:
         mods.append({"name": f"xsec_{sample.name}", "type": "normsys",
                      "data": {"hi": 1.0 + xsec, "lo": max(1.0 - xsec, 1e-3)}})
-    if lumi > 0:
-        mods.append({"name": LUMI, "type": "normsys", "data": {"hi": 1.0 + lumi, "lo": 1.0 - lumi}})
+    mods += _lumi_modifiers(settings)
     mods.append(_staterror(inputs.region, sample))
     variations = _variation_modifiers(sample, settings.prune_threshold, report)
     report.kept[sample.name] = sorted({f"{m['name']}:{m['type']}" for m in variations})
@@ -140,10 +146,9 @@ def _leakage_sample(inputs: FitInputs, settings: FitSettings, leakage: float
                     ) -> dict[str, Any]:
     shape = np.asarray(inputs.background.nominal, dtype=np.float64)
     shape = shape / shape.sum()
-    mods: list[dict[str, Any]] = [{"name": settings.poi, "type": "normfactor", "data": None}]
-    lumi = settings.luminosity_uncertainty
-    if lumi > 0:  # the leaked events are signal simulation scaled to the luminosity
-        mods.append({"name": LUMI, "type": "normsys", "data": {"hi": 1.0 + lumi, "lo": 1.0 - lumi}})
+    # the leaked events are signal simulation scaled to the luminosity
+    mods = [{"name": settings.poi, "type": "normfactor", "data": None},
+            *_lumi_modifiers(settings)]
     return {"name": f"{settings.signal}_leakage", "data": (-leakage * shape).tolist(),
             "modifiers": mods}
 

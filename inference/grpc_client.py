@@ -2,6 +2,10 @@
 
 Inputs go as ``raw_input_contents`` and outputs come back as ``raw_output_contents``; only
 standard KServe v2 / Triton RPCs are used, so the client works against NVIDIA Triton too.
+The request's wire bytes are written here (:func:`encode_infer_request`) rather than by
+protobuf: its message API copies every input tensor three times (``tobytes``, ``append``,
+``SerializeToString``), which cost as much as the transport at 4096 MLP rows
+(``benchmarks/bench_grpc_floor.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,41 @@ _MAX_MESSAGE = 2**31 - 1
 _RETRY_AFTER_KEY = "retry-after-ms"
 
 
+_INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
+#: Key of ``raw_input_contents`` (field 7, length-delimited) in ModelInferRequest.
+_RAW_INPUT_KEY = bytes([7 << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_infer_request(model: str, inputs: dict[str, np.ndarray],
+                         outputs: list[str] | None = None) -> bytes:
+    """The serialized ModelInferRequest of ``inputs`` as raw contents, with one copy of
+    the tensors: the tensor descriptions go through protobuf, each tensor's bytes are
+    appended as a ``raw_input_contents`` entry (a protobuf message's serializations
+    concatenate; the result equals ``SerializeToString`` of the full message)."""
+    header = pb.ModelInferRequest(model_name=model)
+    arrays = []
+    for name, array in inputs.items():
+        array = np.ascontiguousarray(array)
+        header.inputs.add(name=name, datatype=datatype_of(array.dtype), shape=array.shape)
+        arrays.append(array)
+    for name in outputs or ():
+        header.outputs.add(name=name)
+    parts: list[bytes | memoryview] = [header.SerializeToString()]
+    for array in arrays:
+        raw = memoryview(array.reshape(-1).view(np.uint8))
+        parts += [_RAW_INPUT_KEY, _varint(array.nbytes), raw]
+    return b"".join(parts)
+
+
 def _busy(code: grpc.StatusCode, details: str | None) -> bool:
     """gRPC's own refusal beyond the server's concurrent-call limit: retry, not a bad input."""
     return code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent RPC limit" in (details or "")
@@ -41,12 +80,13 @@ class GrpcClient(InferenceClient):
         self.target = settings.url.removeprefix("grpc://")
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.GRPCInferenceServiceStub | None = None
+        self._infer_rpc: grpc.UnaryUnaryMultiCallable | None = None
         self._call_metadata = (
             (("authorization", f"Bearer {settings.token}"),) if settings.token else None
         )
 
     def _unpicklable(self) -> dict[str, Any]:
-        return {"_channel": None, "_stub": None}
+        return {"_channel": None, "_stub": None, "_infer_rpc": None}
 
     def _get_stub(self) -> pb_grpc.GRPCInferenceServiceStub:
         if self._stub is None:
@@ -58,6 +98,9 @@ class GrpcClient(InferenceClient):
                 ],
             )
             self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
+            # ModelInfer taking requests already serialized (encode_infer_request)
+            self._infer_rpc = self._channel.unary_unary(
+                _INFER_METHOD, response_deserializer=pb.ModelInferResponse.FromString)
         return self._stub
 
     def __del__(self) -> None:
@@ -67,13 +110,13 @@ class GrpcClient(InferenceClient):
     def _reset(self) -> None:
         if self._channel is not None:
             self._channel.close()
-        self._channel = self._stub = None
+        self._channel = self._stub = self._infer_rpc = None
 
     def _call(self, model: str, method: str, request: Any) -> Any:
         try:
-            return getattr(self._get_stub(), method)(
-                request, timeout=self.settings.timeout_s, metadata=self._call_metadata
-            )
+            stub = self._get_stub()
+            rpc = self._infer_rpc if method == "ModelInfer" else getattr(stub, method)
+            return rpc(request, timeout=self.settings.timeout_s, metadata=self._call_metadata)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()
             text = f"model {model!r} at {self.target}: {code.name}: {details}"
@@ -123,13 +166,7 @@ class GrpcClient(InferenceClient):
         return int(response.config.max_batch_size)
 
     def _infer_batch(self, model, inputs, outputs):
-        request = pb.ModelInferRequest(model_name=model)
-        for name, array in inputs.items():
-            request.inputs.add(name=name, datatype=datatype_of(array.dtype), shape=array.shape)
-            request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
-        for name in outputs or ():
-            request.outputs.add(name=name)
-        response = self._call(model, "ModelInfer", request)
+        response = self._call(model, "ModelInfer", encode_infer_request(model, inputs, outputs))
         if len(response.raw_output_contents) != len(response.outputs):
             raise InferenceError(
                 f"model {model!r}: {self.target} returned {len(response.outputs)} outputs but "

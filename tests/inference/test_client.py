@@ -191,3 +191,30 @@ def test_settings_validation() -> None:
         InferenceSettings(mode="triton")
     with pytest.raises(ValidationError, match="extra"):
         InferenceSettings(retry=3)
+
+
+def test_grpc_request_bytes_are_the_protobuf_message() -> None:
+    """The gRPC client writes ModelInferRequest's wire bytes itself (one copy of the
+    tensors); they must be exactly what protobuf serializes, for every input dtype and
+    for tensors whose length needs a multi-byte varint."""
+    from tritonclient.grpc import service_pb2 as pb
+
+    from inference.grpc_client import encode_infer_request
+
+    rng = np.random.default_rng(3)
+    inputs = {
+        "features": rng.normal(size=(300, 7)).astype(np.float32),  # 8400 bytes: 2-byte length
+        "ids": rng.integers(-5, 5, size=(300, 2)).astype(np.int64)[:, ::-1],  # not contiguous
+        "mask": rng.random((300, 1)) > 0.5,
+        "one": np.zeros((1, 0), dtype=np.float64),  # empty tensor
+    }
+    expected = pb.ModelInferRequest(model_name="net")
+    for name, array in inputs.items():
+        dtype = {"float32": "FP32", "int64": "INT64", "bool": "BOOL", "float64": "FP64"}
+        expected.inputs.add(name=name, datatype=dtype[array.dtype.name], shape=array.shape)
+        expected.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+    expected.outputs.add(name="prob")
+    encoded = encode_infer_request("net", inputs, ["prob"])
+    assert encoded == expected.SerializeToString()
+    decoded = pb.ModelInferRequest.FromString(encoded)
+    assert decoded.raw_input_contents[1] == np.ascontiguousarray(inputs["ids"]).tobytes()

@@ -4,10 +4,12 @@ Uses the tables ``bench_abcdnn_truth.py`` caches in its ``--out`` folder (simula
 truth background, pseudo-data per seed). Trains one grid's ensemble on one or more of its
 pseudo-datasets and prints, per cell (the five control cells and the target), the DNN-score
 shape of the morphed simulation over the truth (unit area, fit binning) and its χ² against
-the truth: truth statistics, simulation statistics and the ensemble spread (the pseudo-data's
-own statistics left out, so a χ² well above the 10 bins means the map misses the truth,
-not that the data fluctuated). It also prints the pseudo-data (minus the subtracted
-simulation) against the truth in each cell, which the map cannot beat. A control cell
+the truth with the truth check's shape uncertainty (``analysis.abcdnn.shapes``: truth and
+simulation statistics and the ensemble members' covariance, no non-closure; the last bin
+left out). The pseudo-data's own statistics are not in it, so a χ² well above its ndf means
+the map misses the truth, not that the data fluctuated. It also prints the pseudo-data
+(minus the subtracted simulation) against the truth in each cell, which the map cannot
+beat. A control cell
 that does not close says the map's training, not its extrapolation, is what fails.
 Training settings can be overridden for comparisons::
 
@@ -35,18 +37,9 @@ from analysis.abcdnn.ensemble import train_ensembles  # noqa: E402
 from analysis.abcdnn.inputs import prepare_grid  # noqa: E402
 from analysis.abcdnn.regions import ALL_CELLS, TARGET, cell_label  # noqa: E402
 from analysis.abcdnn.settings import ABCDnnSettings  # noqa: E402
-from analysis.abcdnn.templates import histogram  # noqa: E402
+from analysis.abcdnn.shapes import compare_shapes, template_shape, unit_shape  # noqa: E402
+from analysis.abcdnn.templates import make_template  # noqa: E402
 from analysis.abcdnn.truth import truth_histograms  # noqa: E402
-
-
-def _unit(sumw: np.ndarray, sumw2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    total = sumw.sum()
-    return sumw / total, sumw2 / total**2
-
-
-def _chi2(a: np.ndarray, b: np.ndarray, variance: np.ndarray) -> float:
-    usable = variance > 0  # bins empty in both (high scores at low N jets) carry nothing
-    return float((((a - b) ** 2)[usable] / variance[usable]).sum())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     truth = pd.read_parquet(args.out / "truth.parquet")
     truth = truth.assign(weight=truth["weight"] / k)
     data = pd.read_parquet(args.out / f"data_{args.seed}.parquet")
-    edges = np.asarray(settings.fit_bins)
     # the pseudo-data minus every subtracted process (tt̄tt̄ too), against the same truth
     all_minor = mc.assign(process=mc["process"].where(mc["process"] != "tttt", "ttW"))
     print(f"{args.grid} grid, settings changed: {json.loads(args.set) or 'none'}")
@@ -82,26 +74,23 @@ def main(argv: list[str] | None = None) -> int:
         ensemble = train_ensembles(
             {grid.name: (prepare_grid(table, grid, settings), 1000 * part)}, settings)[grid.name]
         print(f"pseudo-dataset {args.seed}.{part} (trained in {time.perf_counter() - start:.0f} s)"
-              f"; per cell: chi2 morphed vs truth | pseudo-data vs truth (10 bins), "
+              f"; per cell: chi2/ndf morphed vs truth | pseudo-data vs truth, "
               "morphed/truth per DNN bin")
         for cell in ALL_CELLS:
             truth_hist, _ = truth_histograms(table, truth, grid, settings, "dnn_score", cell)
-            t, t_var = _unit(*truth_hist)
-            mask = ensemble.data.mc.in_cell(cell)
-            w = ensemble.data.mc.weight[mask]
-            members = np.array([_unit(*histogram(score, w, edges))[0]
-                                for score, _ in ensemble.morph_cell(cell)])
-            mean = members.mean(axis=0)
-            _, mc_var = _unit(*histogram(ensemble.data.mc.score[mask], w, edges))
-            morphed = _chi2(mean, t, t_var + mc_var + members.var(axis=0, ddof=1))
+            truth_shape = unit_shape(*truth_hist)
+            # the truth check's shape uncertainty (simulation statistics, members' spread)
+            shape, cov = template_shape(make_template(ensemble, settings.fit_bins, cell),
+                                        nonclosure=False)
+            morphed = compare_shapes((shape, cov), truth_shape)
             observed, _ = truth_histograms(all_minor, pseudo.assign(weight=1.0), grid, settings,
                                            "dnn_score", cell)
-            d, d_var = _unit(*observed)
-            data_chi2 = _chi2(d, t, d_var + t_var)
-            ratio = np.divide(mean, t, out=np.full_like(t, np.nan), where=t > 0)
-            print(f"  {cell_label(cell, grid):12s} {morphed:6.1f} | {data_chi2:6.1f}  "
-                  f"{' '.join(f'{r:5.2f}' for r in ratio)}{'  (target)' if cell == TARGET else ''}",
-                  flush=True)
+            data_cmp = compare_shapes(unit_shape(*observed), truth_shape)
+            t = truth_shape[0]
+            ratio = np.divide(shape, t, out=np.full_like(t, np.nan), where=t > 0)
+            print(f"  {cell_label(cell, grid):12s} {morphed.chi2:6.1f}/{morphed.ndf} | "
+                  f"{data_cmp.chi2:6.1f}/{data_cmp.ndf}  {' '.join(f'{r:5.2f}' for r in ratio)}"
+                  f"{'  (target)' if cell == TARGET else ''}", flush=True)
     return 0
 
 

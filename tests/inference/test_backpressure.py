@@ -118,10 +118,15 @@ def test_http_503_with_retry_after_and_grpc_unavailable_with_hint(held_server) -
 def test_our_clients_wait_the_hint_then_succeed(held_server, mode) -> None:
     handle, run = held_server
     waits: list[float] = []
+    batcher = handle.model_server.batchers[("linear", 1)]
 
     def sleep(seconds: float) -> None:
         waits.append(seconds)
-        run.release.set()  # the server frees up while the client waits
+        run.release.set()  # the server frees up while the client waits ...
+        for _ in range(500):  # ... and has room again when the wait is over (on a busy
+            if not batcher._queue:  # machine the retry could otherwise come first)
+                break
+            time.sleep(0.01)
 
     url = handle.http_url if mode == "http" else handle.grpc_url
     settings = {"mode": mode, "url": url, "retries": 2, "backoff_initial_s": 0.01, "jitter": 0}

@@ -9,7 +9,8 @@ simulation statistics and the ensemble members' covariance, no non-closure; the 
 left out). The pseudo-data's own statistics are not in it, so a χ² well above its ndf means
 the map misses the truth, not that the data fluctuated. It also prints the pseudo-data
 (minus the subtracted simulation) against the truth in each cell, which the map cannot
-beat. A control cell
+beat, and under each cell's ratios the pseudo-data's own ratio to the truth per bin (what a
+map that followed its training data exactly would show there). A control cell
 that does not close says the map's training, not its extrapolation, is what fails.
 Training settings can be overridden for comparisons::
 
@@ -88,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             data_cmp = compare_shapes(unit_shape(*observed), truth_shape)
             t = truth_shape[0]
             ratio = np.divide(shape, t, out=np.full_like(t, np.nan), where=t > 0)
+            seen = unit_shape(*observed)[0]
+            data_ratio = np.divide(seen, t, out=np.full_like(t, np.nan), where=t > 0)
             print(f"  {cell_label(cell, grid):12s} {morphed.chi2:6.1f}/{morphed.ndf} | "
                   f"{data_cmp.chi2:6.1f}/{data_cmp.ndf}  {' '.join(f'{r:5.2f}' for r in ratio)}"
                   f"{'  (target)' if cell == TARGET else ''}", flush=True)
+            print(f"  {'pseudo-data':12s} {'':16s}  {' '.join(f'{r:5.2f}' for r in data_ratio)}")
     return 0
 
 

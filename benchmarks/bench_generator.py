@@ -7,7 +7,8 @@ events/s for ttbar with the default generator HT filter and for tttt (generation
 (HT >= 700, >= 6 jets, >= 2 b tags, lepton veto) per process, in pb (= events per pb^-1),
 and last the disk and CPU time per fb^-1 of pseudo-data and per 10k tt events with the
 shipped config's generator (skim, PF candidates for tagged jets only) and with every event
-and PF candidate written, side by side.
+and PF candidate written, side by side. ``--zstd-levels 1,6,9`` prints only the disk and
+CPU time per fb^-1 of the pseudo-data at each ZSTD compression level.
 """
 
 from __future__ import annotations
@@ -97,6 +98,28 @@ def skim_comparison(luminosity_fb: float, n_ttbar: int) -> None:
     print(f"shipped / everything: disk {b_mb / a_mb:.3f}, CPU time {b_cpu / a_cpu:.3f}")
 
 
+def compression_levels(luminosity_fb: float, levels: list[int]) -> None:
+    """Disk and generation CPU time of the shipped pseudo-data per ZSTD level (lossless:
+    the events are the same; only the file's bytes change)."""
+    import uproot
+
+    import simulation.writer
+    from analysis.config import load_config
+
+    config = load_config(None)
+    data = config.datasets["data"].generator
+    shipped = simulation.writer.COMPRESSION
+    print(f"\npseudo-data at {luminosity_fb} fb^-1, shipped generator, per ZSTD level")
+    print(f"{'level':>5s} {'MB/fb':>8s} {'CPU s/fb':>9s}")
+    try:
+        for level in levels:
+            simulation.writer.COMPRESSION = uproot.ZSTD(level)
+            mb, cpu, _ = _written(data, config.generator, luminosity_fb)
+            print(f"{level:5d} {mb / luminosity_fb:8.1f} {cpu / luminosity_fb:9.1f}")
+    finally:
+        simulation.writer.COMPRESSION = shipped
+
+
 def main() -> None:
     """Print the benchmark numbers."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -105,7 +128,12 @@ def main() -> None:
                     help="fb^-1 of pseudo-data for the disk and time per fb^-1")
     ap.add_argument("--skim-only", action="store_true",
                     help="only the disk and time comparison of the skim")
+    ap.add_argument("--zstd-levels", default=None,
+                    help="comma-separated ZSTD levels: only the disk and CPU time per level")
     args = ap.parse_args()
+    if args.zstd_levels:
+        compression_levels(args.luminosity, [int(v) for v in args.zstd_levels.split(",")])
+        return
     if args.skim_only:
         skim_comparison(args.luminosity, 20_000)
         return

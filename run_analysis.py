@@ -95,6 +95,10 @@ def _export(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # a batch log is a file, where stdout is block-buffered: show each line when printed
+    # (a notebook's stdout has no reconfigure and needs none)
+    if hasattr(sys.stdout, "reconfigure") and not sys.stdout.isatty():
+        sys.stdout.reconfigure(line_buffering=True)
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "run"
     try:
         if command == "serve":

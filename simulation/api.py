@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,8 @@ def generator_cutflow(out_dir: Path, process: str) -> dict[str, dict[str, float]
 
 
 def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
-                     settings: GeneratorSettings | None = None, processes: int = 1
-                     ) -> list[Path]:
+                     settings: GeneratorSettings | None = None, processes: int = 1,
+                     progress: Callable[[str], None] | None = None) -> list[Path]:
     """Generate (or reuse) the NanoAOD files of one sample; returns their paths.
 
     Files are ``<out_dir>/<process>_<NNN>.root``; ``<out_dir>/<process>.manifest.json``
@@ -61,6 +62,7 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
     for MC it only enters the manifest (weights are xsec*lumi*genWeight/sumw downstream).
     Pseudo-data above ``settings.data_slice_fb`` are made in slices
     (:mod:`simulation.slices`), ``processes`` at a time (the files do not depend on it).
+    ``progress``, when given, gets a line when a sample starts and after each slice.
     """
     settings = settings or GeneratorSettings()
     if luminosity_fb <= 0:
@@ -80,6 +82,10 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
         for p in paths:  # stale sample: remove its files before regenerating
             p.unlink(missing_ok=True)
         manifest.unlink()
+    if progress is not None:
+        what = (f"{spec.n_events} events" if spec.process in MC_PROCESSES
+                else f"{luminosity_fb:g} fb^-1")
+        progress(f"generating {spec.process} ({what}) in {out_dir}")
     with generation_allocator():  # see simulation.memory: page faults, not physics
         seed_seq = np.random.SeedSequence([spec.seed, _PROCESS_IDS[spec.process]])
         if spec.process in MC_PROCESSES:
@@ -96,7 +102,7 @@ def generate_dataset(spec: SampleSpec, out_dir: Path, *, luminosity_fb: float,
         else:
             paths, lumi_json = generate_data_slices(
                 spec.process, out_dir, spec.n_files, spec.seed, luminosity_fb, settings,
-                spec.truth, spec.signal_strength, processes)
+                spec.truth, spec.signal_strength, processes, progress)
             (out_dir / "certified_lumi.json").write_text(json.dumps(lumi_json, indent=1))
             info = {}
     manifest.write_text(json.dumps({"key": key, "spec": spec.model_dump(mode="json"),

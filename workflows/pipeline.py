@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,11 @@ class RunResult:
         return self.fileset.bad_files
 
 
-def input_files(config: AnalysisConfig, config_dir: Path, processes: int = 1
-                ) -> dict[str, list[str]]:
+def input_files(config: AnalysisConfig, config_dir: Path, processes: int = 1,
+                progress: Callable[[str], None] | None = None) -> dict[str, list[str]]:
     """The files of every dataset, generating (or reusing cached) synthetic samples
-    (pseudo-data of a large luminosity in slices, ``processes`` at a time)."""
+    (pseudo-data of a large luminosity in slices, ``processes`` at a time; ``progress``
+    gets a line per sample generated and per slice)."""
     from simulation import generate_dataset
 
     files: dict[str, list[str]] = {}
@@ -81,7 +83,8 @@ def input_files(config: AnalysisConfig, config_dir: Path, processes: int = 1
         else:
             paths = generate_dataset(ds.generator, cache / name,
                                      luminosity_fb=config.luminosity_fb,
-                                     settings=config.generator, processes=processes)
+                                     settings=config.generator, processes=processes,
+                                     progress=progress)
             files[name] = [str(p) for p in paths]
     return files
 
@@ -226,12 +229,14 @@ def run_processor(config: AnalysisConfig, fileset: Fileset, infos: dict[str, Dat
 
 def prepare(config_path: str | Path | None, skip_bad_files: bool,
             read_timeout_s: float = DEFAULT_READ_TIMEOUT_S, generation_processes: int = 1,
+            progress: Callable[[str], None] | None = None,
             ) -> tuple[AnalysisConfig, Fileset, dict[str, DatasetInfo]]:
-    """Load the config, make or find the inputs, check them and compute normalizations."""
+    """Load the config, make or find the inputs, check them and compute normalizations
+    (``progress``: a line per generated sample and slice, see :func:`input_files`)."""
     config = load_config(config_path)
     check_generator_skim(config)
     config_dir = Path(config_path).resolve().parent if config_path else _default_dir()
-    files = input_files(config, config_dir, generation_processes)
+    files = input_files(config, config_dir, generation_processes, progress)
     fileset = build_fileset(config, files, skip_bad_files, read_timeout_s)
     return config, fileset, dataset_infos(config, fileset, config_dir)
 

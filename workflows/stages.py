@@ -52,6 +52,11 @@ def file_digest(paths: Iterable[Path], root: Path | None = None) -> str:
     return h.hexdigest()
 
 
+def _say(line: str) -> None:
+    """A progress line, flushed: batch logs are files, where stdout is block-buffered."""
+    print(line, flush=True)
+
+
 def file_fingerprint(paths: Iterable[str | Path]) -> list[list[Any]]:
     """(path, size, mtime) of each local file; remote URLs by name only."""
     rows = []
@@ -124,8 +129,9 @@ def run_process_stage(args: Any, outdir: Path, force: bool = False) -> tuple[Any
     # a large luminosity's pseudo-data are generated in slices, one per local worker
     local = getattr(args, "scheduler", None) is None and getattr(args, "cluster", None) is None
     processes = (getattr(args, "workers", None) or 1) if local else 1
+    say = None if getattr(args, "quiet", False) else _say
     config, fileset, infos = prepare(args.config, args.skip_bad_files, timeout_s,
-                                     generation_processes=processes)
+                                     generation_processes=processes, progress=say)
     generation = time.perf_counter() - start
     folder = Path(outdir) / PROCESS_DIR
     key = _process_key(config, fileset, not args.no_plots)
@@ -230,14 +236,23 @@ def run_pipeline(args: Any) -> dict[str, Any]:
     start = time.perf_counter()
     outdir = Path(args.outdir)
     force = getattr(args, "force", False)
+    quiet = getattr(args, "quiet", False)
+
+    def done(stage: str, record: dict[str, Any], since: float) -> float:
+        now = time.perf_counter()
+        if not quiet:  # a line per stage: the morph and fit stages have no progress bar
+            _say(f"{stage} stage: " + ("reused" if record["reused"] else
+                                       f"ran in {now - since:.0f} s"))
+        return now
+
     config, process = run_process_stage(args, outdir, force)
-    t_process = time.perf_counter()
+    t_process = done("process", process, start)
     morph = run_morph_stage(outdir, config.abcdnn, force)
-    t_morph = time.perf_counter()
+    t_morph = done("morph", morph, t_process)
     fit = run_fit_stage(outdir, config, force, figures=not args.no_plots)
-    t_fit = time.perf_counter()
+    t_fit = done("fit", fit, t_morph)
     export = run_export_stage(outdir, config, force)
-    t_export = time.perf_counter()
+    t_export = done("export", export, t_fit)
     summary = {
         "stages": {
             "process": {"reused": process["reused"], "seconds": round(t_process - start, 3),

@@ -35,7 +35,17 @@ def test_sliced_pseudodata_have_unique_ids_and_the_whole_certified_luminosity(tm
     lumi = 0.009
     settings = GeneratorSettings(data_slice_fb=0.003)
     spec = SampleSpec(process="pseudodata", seed=5, n_files=3)
-    paths = generate_dataset(spec, tmp_path, luminosity_fb=lumi, settings=settings, processes=2)
+    lines: list[str] = []
+    paths = generate_dataset(spec, tmp_path, luminosity_fb=lumi, settings=settings, processes=2,
+                             progress=lines.append)
+    # a batch log says what is being made and how far it got, slice by slice
+    assert lines == [f"generating pseudodata (0.009 fb^-1) in {tmp_path}",
+                     "pseudodata: slice 1/3 written (0.003 of 0.009 fb^-1)",
+                     "pseudodata: slice 2/3 written (0.006 of 0.009 fb^-1)",
+                     "pseudodata: slice 3/3 written (0.009 of 0.009 fb^-1)"]
+    lines.clear()  # a cached sample is reused silently
+    assert generate_dataset(spec, tmp_path, luminosity_fb=lumi, settings=settings,
+                            progress=lines.append) == paths and lines == []
     assert len(paths) == 3 and {p.name for p in paths} == {
         "pseudodata_000_000.root", "pseudodata_001_000.root", "pseudodata_002_000.root"}
     ids = _ids(paths)

@@ -155,6 +155,14 @@ def test_rerun_with_nothing_changed_reuses_every_stage(cli_run):
     assert again["result"] == cli_run.summary["result"]
 
 
+def test_without_quiet_each_stage_says_what_it_did(cli_run, capsys):
+    # a batch log's only sign of the morph and fit stages, which have no progress bar
+    assert main([a for a in cli_run.args if a != "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if " stage: " in line] == [
+        f"{stage} stage: reused" for stage in ("process", "morph", "fit", "export")]
+
+
 def test_bad_config_key_fails_before_any_work(small_config, tmp_path, capsys):
     data = yaml.safe_load(small_config.read_text())
     data["preselction"] = {"ht_min": 700}

@@ -9,7 +9,9 @@ with another config, other inputs or changed code gets another key, so its check
 never mixed with these. Each chunk's file is keyed by the file's UUID and entry range, as
 coffea's ``SimpleCheckpointer`` does; we add the content key, write atomically (a killed
 worker never leaves a half-written checkpoint that a rerun would trust), count hits, and
-delete the checkpoints once the run's outputs are written.
+delete the checkpoints once the run's outputs are written. They are ZSTD-compressed (level
+1, ~20 ms per 5 MB): a data chunk's checkpoint is almost all its feature table, 4.7 MB
+raw and half that compressed, which at 138 fb^-1 is 5.2 GB raw on disk.
 
 Checkpoints are an internal cache (cloudpickle, like coffea's own), not an output a user
 keeps. Workers write them, so on a batch cluster the output folder must be on a file system
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import cramjam
 from coffea.processor import CheckpointerABC
 
 from workflows.code_version import PROCESSING_CODE, code_digest
@@ -47,6 +50,9 @@ def content_key(config_json: str, infos: dict[str, Any], files: dict[str, dict[s
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+SUFFIX = ".pkl.zst"  # a checkpoint: a cloudpickled chunk output, ZSTD-compressed
+
+
 class RunCheckpointer(CheckpointerABC):
     """Chunk outputs under ``folder/key`` (see the module docstring)."""
 
@@ -56,7 +62,7 @@ class RunCheckpointer(CheckpointerABC):
         self.directory = self.folder / key
 
     def _path(self, metadata: dict[str, Any]) -> Path:
-        name = f"{metadata['entrystart']}-{metadata['entrystop']}.pkl"
+        name = f"{metadata['entrystart']}-{metadata['entrystop']}{SUFFIX}"
         file_id = metadata.get("fileuuid") or hashlib.sha256(
             str(metadata["filename"]).encode()).hexdigest()[:16]
         return self.directory / str(metadata["dataset"]) / file_id / name
@@ -67,7 +73,7 @@ class RunCheckpointer(CheckpointerABC):
         if not path.is_file():
             return None
         try:
-            return cloudpickle.loads(path.read_bytes())
+            return cloudpickle.loads(bytes(cramjam.zstd.decompress(path.read_bytes())))
         except Exception:  # a damaged checkpoint is recomputed, never trusted
             return None
 
@@ -76,12 +82,12 @@ class RunCheckpointer(CheckpointerABC):
         path = self._path(metadata)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_bytes(cloudpickle.dumps(output))
+        tmp.write_bytes(bytes(cramjam.zstd.compress(cloudpickle.dumps(output), level=1)))
         os.replace(tmp, path)
 
     def stored_chunks(self) -> int:
         """Number of chunk outputs stored under this key."""
-        return sum(1 for _ in self.directory.rglob("*.pkl")) if self.directory.is_dir() else 0
+        return sum(1 for _ in self.directory.rglob(f"*{SUFFIX}")) if self.directory.is_dir() else 0
 
     def clear(self) -> None:
         """Remove every checkpoint of this folder (after the run's outputs are written)."""

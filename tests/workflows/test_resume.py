@@ -105,3 +105,22 @@ def first_cutflow_events(config, fileset, infos, tmp_path) -> int:
     result = _run(config, fileset, infos, tmp_path / "c.log", checkpoints=checkpoints)
     assert _chunks(tmp_path / "c.log") == []  # all 8 chunks from checkpoints
     return result.output["cutflow"]["tt"]["ht"]["events"]
+
+
+def test_a_checkpoint_is_compressed_and_a_damaged_one_is_recomputed(tmp_path):
+    from workflows.checkpoints import RunCheckpointer
+
+    store = RunCheckpointer(tmp_path, "key")
+    meta = {"dataset": "data", "fileuuid": "u1", "filename": "f.root", "entrystart": 0,
+            "entrystop": 100}
+    # a feature table's columns: floats of a few significant digits, as the processor's are
+    features = {"ht": np.round(np.random.default_rng(1).exponential(300.0, 100_000), 1),
+                "n_jets": np.full(100_000, 7, np.int32)}
+    store.save({"features": features}, meta, None)
+    (stored,) = list(tmp_path.rglob("*.pkl.zst"))
+    assert stored.stat().st_size < 0.7 * sum(v.nbytes for v in features.values())
+    back = store.load(meta, None)
+    assert all(np.array_equal(back["features"][k], v) for k, v in features.items())
+    assert store.stored_chunks() == 1
+    stored.write_bytes(stored.read_bytes()[:1000])  # a worker killed mid-write by hand
+    assert store.load(meta, None) is None

@@ -77,23 +77,24 @@ def generate_data_slices(kind: str, out_dir: Path, n_files: int, seed: int,
     jobs = [(kind, Path(out_dir), kind if n == 1 else f"{kind}_{k:03d}",
              max(1, math.ceil(n_files / n)), slice_seed(seed, k), lumi, s, truths[k],
              signal_strength) for k, lumi in enumerate(lumis)]
-    def report(done: list[list[Path]]) -> list[list[Path]]:
-        fb = sum(lumis[:len(done)])
-        if progress is not None and n > 1:
-            progress(f"{kind}: slice {len(done)}/{n} written ({fb:.3g} of "
-                     f"{luminosity_fb:g} fb^-1)")
-        return done
 
     paths: list[list[Path]] = []
+
+    def finished(slice_paths: list[Path]) -> None:
+        paths.append(slice_paths)
+        if progress is not None and n > 1:
+            progress(f"{kind}: slice {len(paths)}/{n} written ({sum(lumis[:len(paths)]):.3g} "
+                     f"of {luminosity_fb:g} fb^-1)")
+
     if processes <= 1 or n == 1:
         for job in jobs:
-            paths = report([*paths, _one_slice(job)])
+            finished(_one_slice(job))
     else:  # fork: no main-module guard needed in the caller's script (Linux, macOS)
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with ProcessPoolExecutor(max_workers=min(processes, n), mp_context=ctx) as pool:
-            for done in pool.map(_one_slice, jobs):  # in slice order
-                paths = report([*paths, done])
+            for slice_paths in pool.map(_one_slice, jobs):  # in slice order
+                finished(slice_paths)
     lumi_json: dict[str, list[list[int]]] = {}
     for job in jobs:
         lumi_json.update(certified_lumi_json(job[5], job[7]))

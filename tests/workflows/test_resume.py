@@ -122,5 +122,5 @@ def test_a_checkpoint_is_compressed_and_a_damaged_one_is_recomputed(tmp_path):
     back = store.load(meta, None)
     assert all(np.array_equal(back["features"][k], v) for k, v in features.items())
     assert store.stored_chunks() == 1
-    stored.write_bytes(stored.read_bytes()[:1000])  # a worker killed mid-write by hand
+    stored.write_bytes(stored.read_bytes()[:1000])  # damaged on disk (writes are atomic)
     assert store.load(meta, None) is None

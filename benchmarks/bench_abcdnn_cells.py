@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             morphed = compare_shapes((shape, cov), truth_shape)
             observed, _ = truth_histograms(all_minor, pseudo.assign(weight=1.0), grid, settings,
                                            "dnn_score", cell)
-            data_cmp = compare_shapes(unit_shape(*observed), truth_shape)
+            observed_shape = unit_shape(*observed)
+            data_cmp = compare_shapes(observed_shape, truth_shape)
             t = truth_shape[0]
             ratio = np.divide(shape, t, out=np.full_like(t, np.nan), where=t > 0)
-            seen = unit_shape(*observed)[0]
-            data_ratio = np.divide(seen, t, out=np.full_like(t, np.nan), where=t > 0)
+            data_ratio = np.divide(observed_shape[0], t, out=np.full_like(t, np.nan), where=t > 0)
             print(f"  {cell_label(cell, grid):12s} {morphed.chi2:6.1f}/{morphed.ndf} | "
                   f"{data_cmp.chi2:6.1f}/{data_cmp.ndf}  {' '.join(f'{r:5.2f}' for r in ratio)}"
                   f"{'  (target)' if cell == TARGET else ''}", flush=True)
